@@ -1,0 +1,5 @@
+"""Allow ``python -m provisioner``."""
+
+from provisioner._cli import main
+
+main()

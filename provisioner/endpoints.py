@@ -1,0 +1,24 @@
+"""The vendor's Campaign Management v2 contract as the client and the sandbox both use it: paths, headers, texts."""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: Every path is relative to the host and takes ``accountId`` in the query as well as the header.
+CREATE_CAMPAIGN: Final = "/campaign/api/v2/public/{stream_id}/campaign"  # POST, query campaignType=voice
+LIST_CAMPAIGNS: Final = "/campaign/api/v2/public/{stream_id}/campaign/getAllCampaignDetails"  # POST
+GET_CAMPAIGN: Final = "/campaign/api/v2/public/{stream_id}/campaign/{campaign_id}"  # GET
+CAMPAIGN_STATUS: Final = "/campaign/api/v2/public/{stream_id}/campaign/{campaign_id}/status"  # POST, view=status
+LIST_CONTACT_LISTS: Final = (
+    "/campaign/api/v2/public/{stream_id}/campaign/contactList/getAllListDetails"  # POST, query type=call
+)
+
+HEADER_AUTH: Final = "auth"  # the vendor's own header name; not Authorization: Bearer
+HEADER_ACCOUNT: Final = "accountid"
+HEADER_IID: Final = "iid"
+
+JWT_ALGORITHM: Final = "HS256"
+JWT_MAX_LIFETIME_S: Final = 3600
+
+RATE_LIMIT_MESSAGE: Final = "You've exceeded the per-minute rate limit. Please wait for sometime before retrying."
+DEFAULT_RATE_PER_MINUTE: Final = 60

@@ -1,0 +1,33 @@
+"""Exit codes, documented in the README and in ``--help``, so cron and schedulers can act on them."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """What a command's exit status means."""
+
+    OK = 0  # every campaign created or already existing; the input is valid
+    FAILED = 1  # some campaigns failed at the API or their outcome is unknown
+    INVALID = 2  # the input is invalid or unreadable; nothing was sent
+    CONFIG = 3  # configuration, authentication or connectivity failure
+    BUSY = 4  # another batch run holds the inbox lock
+    INTERRUPTED = 130  # Ctrl-C
+    TERMINATED = 143  # SIGTERM
+
+    @property
+    def meaning(self) -> str:
+        """Say in words what this code means."""
+        return _MEANINGS[self]
+
+
+_MEANINGS = {
+    ExitCode.OK: "every campaign was created or already existed",
+    ExitCode.FAILED: "some campaigns failed at the API or their outcome is unknown",
+    ExitCode.INVALID: "the input is invalid or unreadable; nothing was sent",
+    ExitCode.CONFIG: "configuration, authentication or connectivity failure",
+    ExitCode.BUSY: "another batch run is working on this inbox",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
+    ExitCode.TERMINATED: "terminated (SIGTERM)",
+}

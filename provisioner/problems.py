@@ -1,0 +1,67 @@
+"""Row problems as data: one frozen record per problem, knowing its sheet, spreadsheet row and column."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+
+#: Longest value text kept in a problem; a huge cell must not make a huge report.
+MAX_VALUE_CHARS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with the input, located as a spreadsheet user sees it (header is row 1)."""
+
+    sheet: str
+    row: int | None
+    column: str | None
+    value: str | None
+    code: str
+    message: str
+    severity: Severity = "error"
+
+    def as_dict(self) -> dict[str, object]:
+        """Return the problem as a plain JSON-ready dict."""
+        return asdict(self)
+
+    @property
+    def location(self) -> str:
+        """Say where the problem is, e.g. ``Campaigns row 7, column "Priority"``."""
+        where = self.sheet
+        if self.row is not None:
+            where += f" row {self.row}"
+        if self.column:
+            where += f', column "{self.column}"'
+        return where
+
+
+def show_value(value: object) -> str | None:
+    """Render a cell value for a report: None for empty, text clipped to ``MAX_VALUE_CHARS``."""
+    if value is None:
+        return None
+    if isinstance(value, float) and value != value:  # NaN
+        return None
+    text = value if isinstance(value, str) else _plain(value)
+    if len(text) > MAX_VALUE_CHARS:
+        text = text[: MAX_VALUE_CHARS - 1] + "…"
+    return text
+
+
+def _plain(value: object) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return repr(value)  # keep "3.0" visible: it tells the user what the spreadsheet really holds
+    return str(value)
+
+
+def errors_only(problems: Iterable[Problem]) -> list[Problem]:
+    """Return the problems that block a run (severity ``error``)."""
+    return [p for p in problems if p.severity == "error"]
+
+
+def sort_key(problem: Problem) -> tuple[str, int, str]:
+    """Order problems by sheet, row and column, file-level problems first."""
+    return (problem.sheet, problem.row or 0, problem.column or "")
