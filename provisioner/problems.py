@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Literal
+
+from provisioner.cells import format_time
 
 Severity = Literal["error", "warning"]
 
@@ -41,9 +44,9 @@ class Problem:
 
 def show_value(value: object) -> str | None:
     """Render a cell value for a report: None for empty, text clipped to ``MAX_VALUE_CHARS``."""
-    if value is None:
+    if value is None or (isinstance(value, float) and value != value):  # None or NaN
         return None
-    if isinstance(value, float) and value != value:  # NaN
+    if isinstance(value, str) and not value.strip():
         return None
     text = value if isinstance(value, str) else _plain(value)
     if len(text) > MAX_VALUE_CHARS:
@@ -52,8 +55,10 @@ def show_value(value: object) -> str | None:
 
 
 def _plain(value: object) -> str:
+    if isinstance(value, dt.time):
+        return format_time(value)
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return repr(value)  # keep "3.0" visible: it tells the user what the spreadsheet really holds
+        return str(int(value))  # spreadsheets store every number as a float; show 7, as the cell does
     return str(value)
 
 

@@ -201,3 +201,12 @@ def header_index(columns: tuple[Column, ...]) -> dict[str, Column]:
         for spelling in column.spellings():
             index.setdefault(normalize_header(spelling), column)
     return index
+
+#: The results workbook: its Results sheet is itself a valid input (re-fed to ``run`` to retry failed rows),
+#: so the loader recognises these leading columns as the outcome of an earlier run, not as campaign data.
+RESULTS: Final = "Results"
+RESULT_COLUMNS: Final = (
+    "row", "name", "status", "campaign_id", "campaign_status", "error", "attempts", "finished_at",
+)
+ERRORS: Final = "Errors"
+SUMMARY: Final = "Summary"

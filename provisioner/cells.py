@@ -1,0 +1,245 @@
+"""Read one cell into the value the API wants, surviving what Excel and LibreOffice do to data.
+
+Each parser takes a raw cell (str, float, int, bool, datetime, time or None) and returns the normalised
+value, or raises :class:`CellError` with a stable code and a message a non-programmer understands. The
+parsers never guess: a value that would need fixing is an error, not a silent repair.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zoneinfo
+from difflib import get_close_matches
+from functools import cache
+from typing import Final
+
+import phonenumbers
+
+from provisioner import spec
+
+EXCEL_EPOCH_DATES: Final = (dt.date(1899, 12, 30), dt.date(1899, 12, 31), dt.date(1900, 1, 1))
+DAY_NAMES: Final[dict[str, str]] = {
+    alias: code
+    for code, names in {
+        "MO": ("mo", "mon", "monday"),
+        "TU": ("tu", "tue", "tues", "tuesday"),
+        "WE": ("we", "wed", "weds", "wednesday"),
+        "TH": ("th", "thu", "thur", "thurs", "thursday"),
+        "FR": ("fr", "fri", "friday"),
+        "SA": ("sa", "sat", "saturday"),
+        "SU": ("su", "sun", "sunday"),
+    }.items()
+    for alias in names
+}
+
+
+class CellError(ValueError):
+    """A cell that cannot be read as its column requires; carries a stable code and a plain message."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def is_blank(value: object) -> bool:
+    """Tell whether a cell is empty (None, NaN, or only spaces)."""
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return value != value
+    return isinstance(value, str) and not value.strip()
+
+
+def parse_text(value: object) -> str:
+    """Read a text cell: trimmed; a number Excel stored for digits comes back without ``.0``."""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    text = str(value).strip()
+    if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in text):
+        raise CellError("control_character", "contains invisible control characters; retype the text.")
+    return text
+
+
+def parse_names(value: object) -> list[str]:
+    """Read a list of names separated by ``;`` or line breaks, trimmed, empty entries dropped."""
+    return [part.strip() for part in re.split(r"[;\n\r]+", parse_text(value)) if part.strip()]
+
+
+_INT_TEXT = re.compile(r"^[+-]?\d+(?:\.0*)?$")
+
+
+def parse_int(value: object) -> int:
+    """Read a whole number; ``3.0`` is 3, ``3.5`` or ``three`` is an error."""
+    if isinstance(value, bool):
+        raise CellError("not_a_number", "must be a whole number, not TRUE/FALSE.")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if value.is_integer():
+            return int(value)
+        raise CellError("not_whole", f"must be a whole number; {value:g} has a fraction.")
+    text = parse_text(value).replace(",", "") if isinstance(value, str) else ""
+    if _INT_TEXT.match(text):
+        return int(float(text))
+    try:
+        number = float(text)
+    except ValueError:
+        raise CellError("not_a_number", "must be a whole number.") from None
+    raise CellError("not_whole", f"must be a whole number; {number:g} has a fraction.")
+
+
+def parse_choice(value: object, choices: tuple[str, ...]) -> str:
+    """Read an enumerated value ignoring case: the API's spelling when it matches one, else the text as typed."""
+    text = parse_text(value)
+    folded = text.casefold()
+    return next((choice for choice in choices if choice.casefold() == folded), text)
+
+
+_SCIENTIFIC = re.compile(r"^\d(?:\.\d+)?[eE]\+?\d+$")
+
+
+def parse_phone(value: object) -> str:
+    """Read a caller ID as E.164 (+ and country code), explaining what Excel did when it was stored as a number."""
+    fix = "Format the Caller ID column as Text and type the number with + and the country code, e.g. +14155550123."
+    if isinstance(value, bool):
+        raise CellError("phone_invalid", f"is not a phone number. {fix}")
+    if isinstance(value, int | float):
+        shown = f"{value:.0f}" if float(value).is_integer() else f"{value}"
+        raise CellError(
+            "phone_stored_as_number",
+            f"was stored as a number ({shown}): the spreadsheet dropped the + (and may show it as "
+            f"{float(value):.5E}). {fix}",
+        )
+    text = parse_text(value)
+    if _SCIENTIFIC.match(text.replace(",", ".")):
+        raise CellError(
+            "phone_stored_as_number",
+            f"reads {text}: the spreadsheet turned the phone number into a rounded number and digits are lost. "
+            f"{fix}",
+        )
+    if not text.startswith("+"):
+        lost = "was stored as a number, which dropped the +" if text.isdigit() else "has no + and country code"
+        raise CellError("phone_not_international", f"{lost}. {fix}")
+    try:
+        number = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        raise CellError("phone_invalid", f"is not a phone number. {fix}") from None
+    if not phonenumbers.is_valid_number(number):
+        raise CellError(
+            "phone_invalid",
+            "is not a valid phone number for its country code (check the digits and the country code).",
+        )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@cache
+def _zones() -> dict[str, str]:
+    return {name.casefold(): name for name in zoneinfo.available_timezones()}
+
+
+def parse_timezone(value: object) -> str:
+    """Read an IANA time zone name (case-insensitive) and return its canonical spelling."""
+    text = parse_text(value)
+    zones = _zones()
+    canonical = zones.get(text.casefold().replace(" ", "_"))
+    if canonical is not None:
+        return canonical
+    near = get_close_matches(text.casefold().replace(" ", "_"), list(zones), n=1, cutoff=0.75)
+    hint = f" Did you mean {zones[near[0]]}?" if near else ""
+    raise CellError(
+        "unknown_timezone",
+        f"is not a time zone name. Use an IANA name such as America/New_York or Europe/London.{hint}",
+    )
+
+
+def parse_days(value: object) -> list[str]:
+    """Read a day (``MO``, ``Mon``, ``Monday``), a range (``MO-FR``) or a list (``MO, WE``) as day codes."""
+    text = parse_text(value)
+    days: list[str] = []
+    for part in re.split(r"\s*[,;/&]\s*|\s+and\s+", text.casefold()):
+        if not part:
+            continue
+        ends = [e.strip().rstrip(".") for e in re.split(r"\s*(?:-|–|—|\bto\b|\bthru\b|\bthrough\b)\s*", part)]
+        codes = [DAY_NAMES.get(e) for e in ends]
+        if len(ends) not in (1, 2) or any(c is None for c in codes):
+            raise CellError(
+                "not_a_day", "must be a day (MO, TU, WE, TH, FR, SA, SU, or Mon, Monday…) or a range such as MO-FR."
+            )
+        first = spec.DAYS.index(codes[0])  # type: ignore[arg-type]
+        last = spec.DAYS.index(codes[-1])  # type: ignore[arg-type]
+        span = (last - first) % 7  # a range may wrap over the weekend: FR-MO
+        days.extend(spec.DAYS[(first + i) % 7] for i in range(span + 1))
+    if not days:
+        raise CellError("not_a_day", "must be a day such as MO or a range such as MO-FR.")
+    return list(dict.fromkeys(days))
+
+
+_TIME_12 = re.compile(r"^(\d{1,2})(?:[:.](\d{2}))?(?::(\d{2}))?\s*([ap])\.?\s*m?\.?$")
+_TIME_24 = re.compile(r"^(\d{1,2})[:.](\d{2})(?::(\d{2})(?:\.\d+)?)?$")
+_FRACTION = re.compile(r"^0?\.\d+$|^0$")
+
+
+def parse_time(value: object) -> dt.time:
+    """Read a time from a time cell, a datetime on Excel's epoch, a day fraction, or text like ``9am``/``17:30``."""
+    if isinstance(value, dt.datetime):
+        if value.date() not in EXCEL_EPOCH_DATES:
+            raise CellError(
+                "date_not_time",
+                f"holds a date ({value.date().isoformat()}), not a time of day. Type a time such as 9:00 AM.",
+            )
+        return _exact_minute(value.hour * 3600 + value.minute * 60 + value.second + value.microsecond / 1e6)
+    if isinstance(value, dt.date):
+        raise CellError("date_not_time", f"holds a date ({value.isoformat()}), not a time. Type a time such as 9:00 AM.")
+    if isinstance(value, dt.time):
+        return _exact_minute(value.hour * 3600 + value.minute * 60 + value.second + value.microsecond / 1e6)
+    if isinstance(value, bool):
+        raise CellError("not_a_time", "must be a time such as 9:00 AM or 17:30.")
+    if isinstance(value, int | float):
+        return _from_fraction(float(value))
+    text = parse_text(value).casefold()
+    if _FRACTION.match(text):
+        return _from_fraction(float(text))
+    match = _TIME_12.match(text)
+    if match:
+        hour, minute, second = int(match[1]), int(match[2] or 0), int(match[3] or 0)
+        if not 1 <= hour <= 12 or minute > 59 or second > 59:
+            raise CellError("not_a_time", "is not a valid time (hours 1-12 with AM/PM, minutes 00-59).")
+        hour = hour % 12 + (12 if match[4] == "p" else 0)
+        return _exact_minute(hour * 3600 + minute * 60 + second)
+    match = _TIME_24.match(text)
+    if match:
+        hour, minute, second = int(match[1]), int(match[2]), int(match[3] or 0)
+        if hour > 23 or minute > 59 or second > 59:
+            raise CellError("not_a_time", "is not a valid time (hours 0-23, minutes 00-59).")
+        return _exact_minute(hour * 3600 + minute * 60 + second)
+    raise CellError("not_a_time", "must be a time such as 9:00 AM, 9am or 17:30.")
+
+
+def _from_fraction(fraction: float) -> dt.time:
+    if not 0 <= fraction < 1:
+        raise CellError(
+            "not_a_time", "is a number, not a time of day. Type a time such as 9:00 AM (or format the cell as Time)."
+        )
+    return _exact_minute(fraction * 86400)
+
+
+def _exact_minute(seconds: float) -> dt.time:
+    # Spreadsheets store times as binary fractions of a day, so 9:00 can come back as 8:59:59.9999.
+    whole = round(seconds)
+    if whole % 60:
+        raise CellError("time_has_seconds", "has seconds; the platform takes hours and minutes only.")
+    if whole >= 86400:
+        raise CellError("not_a_time", "is not a time of day (it reaches midnight at the end of the day).")
+    return dt.time(whole // 3600, whole // 60 % 60)
+
+
+def format_time(value: dt.time) -> str:
+    """Format a time the way the API wants it: ``9:00 AM``, ``5:30 PM``, ``12:00 PM``."""
+    hour = value.hour % 12 or 12
+    return f"{hour}:{value.minute:02d} {'AM' if value.hour < 12 else 'PM'}"

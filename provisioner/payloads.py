@@ -1,0 +1,55 @@
+"""Build the exact v2 create body of each valid campaign, as the vendor's page specifies it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from provisioner.cells import format_time
+from provisioner.validate import Validated
+
+
+@dataclass(frozen=True)
+class Payload:
+    """The create body of one campaign, with the spreadsheet row it came from."""
+
+    row: int
+    name: str
+    body: dict[str, Any]
+
+
+def build_payloads(validated: Validated) -> list[Payload]:
+    """Return the create bodies of every sendable campaign, in input order."""
+    table = validated.campaigns
+    return [
+        Payload(row, str(table.at[row, "name"]), build_body(table.loc[row].to_dict(), validated, row))
+        for row in validated.sendable_rows
+    ]
+
+
+def build_body(values: dict[str, Any], validated: Validated, row: int) -> dict[str, Any]:
+    """Map one campaign's typed values to the v2 body: types exactly as the API takes them."""
+    windows = validated.windows[validated.hours_key(row)]
+    return {
+        "name": values["name"],
+        "description": values["description"],
+        "contactLists": list(values["contact_lists"]),
+        "dncLists": {"name": values["dnc_list"]},
+        "priority": str(values["priority"]),
+        "dialingMode": values["dialing_mode"],
+        "dialingStrategy": {
+            "callerId": {"phoneNumber": values["caller_id"]},
+            "callingHours": {
+                "frequency": values["frequency"],
+                "timezone": values["timezone"],
+                "days": [{"day": w.day, "start": format_time(w.start), "end": format_time(w.end)} for w in windows],
+            },
+            "dialingOrder": values["dialing_order"],
+            "maxAttemptsPerRecord": int(values["max_attempts_per_record"]),
+            "defaultRetryPeriod": int(values["default_retry_period"]),
+            "maxRingTime": int(values["max_ring_time"]),
+        },
+        "experienceFlowName": values["experience_flow_name"],
+        "enableMachineDetect": values["enable_machine_detect"],
+        "campaignType": values["campaign_type"],
+    }
