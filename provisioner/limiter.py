@@ -1,0 +1,177 @@
+"""Client-side pacing for one account's rolling request window, shared by every request of a run."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Final
+
+from provisioner.endpoints import DEFAULT_RATE_PER_MINUTE
+
+#: The server's rolling window, in seconds.
+DEFAULT_WINDOW_S: Final = 60.0
+
+#: Seconds added to our copy of the window.
+# The server counts a request when it *arrives*; we can only note when it is *sent*. Arrival lags sending
+# by a delay that varies per request (a first request pays DNS, TCP and TLS; later ones reuse a connection;
+# queues jitter). Two grants exactly one window apart can therefore land less than one window apart at the
+# server, which then sees R + 1 in its window and answers 429. Widening our window by a margin absorbs that
+# jitter. 0.5 s covers a cold TLS handshake and costs 0.5 / 60.5 ≈ 0.8 % of throughput at a 60 s window.
+DEFAULT_MARGIN_S: Final = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class LimiterStats:
+    """A snapshot of a limiter's counters, for progress lines and benchmarks."""
+
+    grants: int
+    waits: int
+    waited_s: float
+    rate_limited: int
+    effective_limit: int
+
+
+class RollingWindowLimiter:
+    """Allow at most R requests in any ``window_s + margin_s`` seconds, FIFO, and settle lower after 429s.
+
+    Pacing is a sliding log of grant times: up to R acquisitions go out at once; the next waiter sleeps until
+    the oldest grant leaves the window, so the limit is never exceeded and never left unused. Waiters are
+    served in arrival order.
+
+    After ``on_rate_limited``, nobody is granted until ``now + retry_after`` or, without a Retry-After, until
+    the oldest grant in the log leaves the window (a full window if the log is empty).
+
+    Settle-lower rule. On a 429 we count n, our grants in the current window (``window_s + margin_s``), and
+    k, the 429s seen in it, this one included; n - k is then how many of our requests the server accepted in
+    its window. The effective limit L becomes ``max(1, min(L, n - k))`` when there is evidence: our window
+    was full (n ≥ L), or this is not the window's first 429. A burst sent over a lower server limit thus
+    settles to that limit within one window. A lone 429 in a window that is not full (another client of the
+    account, a server hiccup) only pauses the waiters; one in a full window lowers L by a single step.
+    L is never raised above the configured R. It recovers after the pause: +1 after the first full window
+    without a 429, +2 after the second, +4 after the third, and so on up to R. A real lower limit is probed
+    by a single +1 step, which costs one retried request every other window; a limit lowered by mistake
+    is back within a few windows, and an overshoot costs one wave of 429s, after which n - k measures the
+    server's limit again.
+
+    Grants are never refunded: once granted, the request may have reached the server even if its caller was
+    cancelled, and counting a request that was never sent only wastes a slot, never exceeds the limit. A
+    waiter cancelled before its grant takes no slot and lets the next waiter in.
+    """
+
+    def __init__(
+        self,
+        rate_per_window: int = DEFAULT_RATE_PER_MINUTE,
+        *,
+        window_s: float = DEFAULT_WINDOW_S,
+        margin_s: float = DEFAULT_MARGIN_S,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if rate_per_window < 1:
+            raise ValueError(f"rate_per_window must be at least 1, not {rate_per_window}")
+        if window_s <= 0 or margin_s < 0:
+            raise ValueError(f"need window_s > 0 and margin_s >= 0, not {window_s}, {margin_s}")
+        self._rate = rate_per_window
+        self._span = window_s + margin_s
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = asyncio.Lock()  # its waiters queue in FIFO order; only the head sleeps on the window
+        self._log: deque[float] = deque()
+        self._rejections: deque[float] = deque()
+        self._blocked_until = -math.inf
+        self._base_limit = rate_per_window
+        self._recovery_from = -math.inf
+        self._grants = 0
+        self._waits = 0
+        self._waited_s = 0.0
+        self._rate_limited = 0
+
+    async def acquire(self) -> None:
+        """Wait until a request may be sent, then count it as sent now."""
+        asked = self._clock()
+        async with self._lock:
+            now = self._clock()
+            while (wake := self._wake_time(now)) > now:
+                await self._sleep(wake - now)
+                now = self._clock()
+            self._log.append(now)
+        self._grants += 1
+        if now > asked:
+            self._waits += 1
+            self._waited_s += now - asked
+
+    def on_rate_limited(self, retry_after: float | None) -> None:
+        """Record a 429: pause every waiter, and lower the effective limit when the window shows why."""
+        now = self._clock()
+        self._prune(now)
+        self._rate_limited += 1
+        self._rejections.append(now)
+        limit = self._limit_at(now)
+        granted = len(self._log)
+        if granted >= limit or len(self._rejections) > 1:
+            limit = max(1, min(limit, granted - len(self._rejections)))
+        if retry_after is not None:
+            until = now + max(0.0, retry_after)
+        elif self._log:
+            until = self._log[0] + self._span
+        else:
+            until = now + self._span
+        self._blocked_until = max(self._blocked_until, until)
+        self._base_limit = limit
+        self._recovery_from = self._blocked_until
+
+    @property
+    def stats(self) -> LimiterStats:
+        """Return a snapshot of the counters and the current effective limit."""
+        return LimiterStats(
+            grants=self._grants,
+            waits=self._waits,
+            waited_s=self._waited_s,
+            rate_limited=self._rate_limited,
+            effective_limit=self._limit_at(self._clock()),
+        )
+
+    def _prune(self, now: float) -> None:
+        horizon = now - self._span
+        for times in (self._log, self._rejections):
+            while times and times[0] <= horizon:
+                times.popleft()
+
+    def _clean_windows(self, now: float) -> int:
+        return max(0, math.floor((now - self._recovery_from) / self._span))
+
+    def _limit_at(self, now: float) -> int:
+        if self._base_limit >= self._rate:
+            return self._rate
+        clean = self._clean_windows(now)
+        if clean >= self._rate.bit_length():  # then 2**clean - 1 >= rate
+            return self._rate
+        return min(self._rate, self._base_limit + (1 << clean) - 1)
+
+    def _wake_time(self, now: float) -> float:
+        """Return the earliest time the head waiter may be granted; at or before ``now`` means at once."""
+        self._prune(now)
+        limit = self._limit_at(now)
+        wake = self._blocked_until
+        if len(self._log) >= limit:
+            freed = self._log[-limit] + self._span
+            if limit < self._rate:
+                next_recovery = self._recovery_from + (self._clean_windows(now) + 1) * self._span
+                freed = min(freed, next_recovery)
+            wake = max(wake, freed)
+        return wake
+
+
+def estimate_duration(
+    n_requests: int, rate: int, window_s: float = DEFAULT_WINDOW_S, *, margin_s: float = DEFAULT_MARGIN_S
+) -> float:
+    """Return the least time n requests take under the limiter: the first R at once, then R per window."""
+    if n_requests < 0 or rate < 1:
+        raise ValueError(f"need n_requests >= 0 and rate >= 1, not {n_requests}, {rate}")
+    if n_requests == 0:
+        return 0.0
+    return (math.ceil(n_requests / rate) - 1) * (window_s + margin_s)
