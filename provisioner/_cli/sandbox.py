@@ -1,0 +1,115 @@
+"""``provisioner sandbox``: serve a local stand-in of the vendor's campaign API until Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import shlex
+from collections.abc import Mapping
+from typing import Annotated, Final
+
+import typer
+
+from provisioner import endpoints
+from provisioner._cli._app import app
+from provisioner.config import ENV_CLIENT_SECRET
+from provisioner.exit_codes import ExitCode
+from provisioner.sandbox import Faults, RunningSandbox, SandboxConfig, client_env, serve
+
+DEFAULT_PORT: Final = 8787
+_FAULT_KEYS: Final = tuple(f.name for f in dataclasses.fields(Faults))
+
+
+def export_lines(url: str, config: SandboxConfig, environ: Mapping[str, str]) -> str:
+    """Render the shell ``export NAME=value`` lines a client needs to reach the sandbox at ``url``."""
+    env = client_env(url, config)
+    secret = env.pop(ENV_CLIENT_SECRET)
+    lines = [f"export {name}={shlex.quote(value)}" for name, value in env.items()]
+    if environ.get(ENV_CLIENT_SECRET):
+        # It may be a real tenant's secret: never echo it; the client can take it from the same place.
+        lines.append(f"# {ENV_CLIENT_SECRET}: the one already set in this environment")
+    else:
+        lines.append(f"export {ENV_CLIENT_SECRET}={shlex.quote(secret)}")
+    return "\n".join(lines)
+
+
+def parse_faults(specs: list[str]) -> Faults:
+    """Build :class:`Faults` from ``KIND=VALUE`` texts such as ``drop_after=0.1`` or ``slow_s=5``."""
+    values: dict[str, float] = {}
+    for spec in specs:
+        key, sep, text = spec.partition("=")
+        if not sep or key.strip() not in _FAULT_KEYS:
+            raise typer.BadParameter(f"{spec!r} must be KIND=VALUE with KIND one of {', '.join(_FAULT_KEYS)}")
+        try:
+            values[key.strip()] = float(text)
+        except ValueError:
+            raise typer.BadParameter(f"{spec!r}: {text!r} is not a number") from None
+    try:
+        return Faults(**values)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+@app.command("sandbox")
+def sandbox_command(
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0: any free port).")
+    ] = DEFAULT_PORT,
+    rate_limit: Annotated[
+        int, typer.Option(metavar="PER_MIN", min=1, help="Requests accepted per rolling minute.")
+    ] = endpoints.DEFAULT_RATE_PER_MINUTE,
+    latency_ms: Annotated[float, typer.Option(min=0, help="Delay added to every accepted request.")] = 0.0,
+    ready_after: Annotated[
+        float, typer.Option(metavar="S", min=0, help="Seconds a new campaign stays Preparing.")
+    ] = 2.0,
+    contact_lists: Annotated[
+        str | None,
+        typer.Option(metavar='"A,B"', help="The only contact lists that exist (default: accept any name)."),
+    ] = None,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="KIND=P",
+            help=f"Misbehave with probability P; repeatable. KIND: {', '.join(_FAULT_KEYS)} "
+            "(slow_s and jitter_ms take seconds and milliseconds instead).",
+        ),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed faults and ids for a repeatable run.")] = None,
+    retry_after_header: Annotated[
+        bool, typer.Option(help="Send Retry-After with 429s (the vendor documents none).")
+    ] = False,
+) -> None:
+    """Serve a local sandbox of the vendor's Campaign Management v2 API on 127.0.0.1 until Ctrl-C.
+
+    It takes KORE_STREAM_ID, KORE_ACCOUNT_ID, KORE_IID, KORE_CLIENT_ID and KORE_CLIENT_SECRET from the
+    environment when set and makes up the others, then prints the export lines a client in another
+    terminal needs. A generated secret is printed on purpose: it is the sandbox's own throwaway
+    credential and opens nothing but this local sandbox. A KORE_CLIENT_SECRET taken from the
+    environment is never printed.
+
+    Example: provisioner sandbox --rate-limit 30 --fault drop_after=0.05 --seed 7
+    """
+    names = None if contact_lists is None else {n.strip() for n in contact_lists.split(",")} - {""}
+    config = dataclasses.replace(
+        SandboxConfig.from_env(os.environ),
+        rate_limit=rate_limit,
+        latency_ms=latency_ms,
+        ready_after_s=ready_after,
+        contact_lists=None if names is None else frozenset(names),
+        faults=parse_faults(fault or []),
+        seed=seed,
+        retry_after_header=retry_after_header,
+    )
+
+    def announce(server: RunningSandbox) -> None:
+        typer.echo(export_lines(server.url, config, os.environ))
+        typer.echo(f"# sandbox serving on {server.url}; Ctrl-C to stop", err=True)
+
+    try:
+        asyncio.run(serve(config, port=port, on_ready=announce))
+    except KeyboardInterrupt:  # the normal way to stop a server, so not a failure
+        typer.echo("# sandbox stopped", err=True)
+    except OSError as exc:  # the port is taken or cannot be bound
+        typer.echo(f"cannot serve on 127.0.0.1:{port}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(ExitCode.CONFIG) from None

@@ -1,0 +1,181 @@
+"""The SQLite ledger that makes creates exactly-once across retries, reruns and crashes.
+
+The create call has no idempotency key, so the ledger records the *intent* to create a campaign before
+the request is sent and the outcome after. An entry still ``in_flight`` when a run starts was left by a run
+that crashed mid-request: the campaign may or may not exist, and the next run must look it up on the
+server before sending it again. Only one run may use a ledger at a time (an exclusive lock on a file
+beside it), so an ``in_flight`` entry seen at start is never another live run's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import os
+import sqlite3
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+from typing import Final, Self
+
+import platformdirs
+
+from provisioner.errors import StateError
+
+STATE_ENV: Final = "PROVISIONER_STATE"
+
+Scope = tuple[str, str, str]  # host, account id, stream id
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS campaigns (
+    host TEXT NOT NULL,
+    account TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    lname TEXT NOT NULL,
+    name TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('in_flight', 'created', 'failed')),
+    campaign_id TEXT,
+    run_id TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    sent_at TEXT,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (host, account, stream, lname)
+);
+"""
+
+
+class EntryState(StrEnum):
+    """Where a campaign stands in the ledger."""
+
+    IN_FLIGHT = "in_flight"  # a create was (maybe) sent and its outcome is not recorded
+    CREATED = "created"  # the server created it; campaign_id is set
+    FAILED = "failed"  # the server refused it; a rerun may send it again (after the row is fixed)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One campaign's ledger record."""
+
+    lname: str
+    name: str
+    state: EntryState
+    campaign_id: str | None
+    run_id: str
+    attempts: int
+    error: str | None
+    sent_at: dt.datetime | None
+
+
+def default_path() -> Path:
+    """Return the ledger path: $PROVISIONER_STATE, else the user's XDG state directory."""
+    chosen = os.environ.get(STATE_ENV)
+    if chosen:
+        return Path(chosen)
+    return platformdirs.user_state_path("provisioner") / "ledger.sqlite3"
+
+
+def fold_name(name: str) -> str:
+    """Fold a campaign name the way the platform's ``lname`` does (lower case), ignoring outer spaces."""
+    return " ".join(name.split()).lower()
+
+
+class Ledger:
+    """Exactly-once bookkeeping for campaign creates, in one SQLite file, used by one run at a time."""
+
+    def __init__(
+        self, path: Path, *, lock: bool = True, clock: Callable[[], dt.datetime] | None = None
+    ) -> None:
+        self.path = Path(path)
+        self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise StateError(f"cannot open the ledger at {self.path}: {exc.strerror}") from None
+        try:
+            # A plan only reads: it shares the lock, so it runs beside a plan but never beside a run's writes.
+            fcntl.flock(self._lock_fd, (fcntl.LOCK_EX if lock else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock_fd)
+            raise StateError(
+                f"another provisioner run is using the ledger {self.path}; wait for it to finish "
+                f"(or choose another ledger with --state)."
+            ) from None
+        try:
+            # isolation_level=None: every statement commits at once, so a kill -9 loses nothing recorded.
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL+NORMAL survives a process crash
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            self._release_lock()
+            raise StateError(f"the ledger {self.path} cannot be used: {exc}") from None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the database and release the run lock."""
+        self._db.close()
+        self._release_lock()
+
+    def _release_lock(self) -> None:
+        fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        os.close(self._lock_fd)
+
+    def entries(self, scope: Scope, lnames: Iterable[str] | None = None) -> dict[str, Entry]:
+        """Return the entries of a scope (all of them, or those of the given folded names)."""
+        rows = self._db.execute(
+            "SELECT lname, name, state, campaign_id, run_id, attempts, error, sent_at FROM campaigns "
+            "WHERE host = ? AND account = ? AND stream = ?",
+            scope,
+        ).fetchall()
+        wanted = set(lnames) if lnames is not None else None
+        return {
+            r[0]: Entry(r[0], r[1], EntryState(r[2]), r[3], r[4], r[5], r[6],
+                        dt.datetime.fromisoformat(r[7]) if r[7] else None)
+            for r in rows
+            if wanted is None or r[0] in wanted
+        }
+
+    def begin(self, scope: Scope, name: str, run_id: str) -> None:
+        """Record the intent to send a create, before it is sent."""
+        now = self._now()
+        self._db.execute(
+            "INSERT INTO campaigns (host, account, stream, lname, name, state, run_id, attempts, sent_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, 'in_flight', ?, 1, ?, ?) "
+            "ON CONFLICT (host, account, stream, lname) DO UPDATE SET state = 'in_flight', name = excluded.name, "
+            "run_id = excluded.run_id, attempts = attempts + 1, error = NULL, sent_at = excluded.sent_at, "
+            "updated_at = excluded.updated_at",
+            (*scope, fold_name(name), name, run_id, now, now),
+        )
+
+    def created(self, scope: Scope, name: str, campaign_id: str, run_id: str) -> None:
+        """Record that the campaign exists on the server with this id."""
+        now = self._now()
+        self._db.execute(
+            "INSERT INTO campaigns (host, account, stream, lname, name, state, campaign_id, run_id, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, 'created', ?, ?, ?) "
+            "ON CONFLICT (host, account, stream, lname) DO UPDATE SET state = 'created', "
+            "campaign_id = excluded.campaign_id, error = NULL, updated_at = excluded.updated_at",
+            (*scope, fold_name(name), name, campaign_id, run_id, now),
+        )
+
+    def failed(self, scope: Scope, name: str, error: str) -> None:
+        """Record that the server refused the campaign (or it was proven absent after a failed send)."""
+        self._db.execute(
+            "UPDATE campaigns SET state = 'failed', error = ?, updated_at = ? "
+            "WHERE host = ? AND account = ? AND stream = ? AND lname = ?",
+            (error, self._now(), *scope, fold_name(name)),
+        )
+
+    def _now(self) -> str:
+        return self._clock().isoformat()
