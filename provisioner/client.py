@@ -1,0 +1,463 @@
+"""The Campaign Management v2 client: one attempt per call, every outcome classified into the error tree.
+
+Retrying is not done here: the caller's retry policy decides from the error class what is safe to resend.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import html
+import json
+import logging
+import math
+import re
+import ssl
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC
+from typing import Final, Protocol
+from urllib.parse import quote
+
+import aiohttp
+import jwt
+
+from provisioner import endpoints
+from provisioner.config import Settings, where_to_set
+from provisioner.errors import (
+    AmbiguousError,
+    ApiError,
+    AuthError,
+    ConfigError,
+    NotSentError,
+    RateLimitedError,
+    RejectedError,
+)
+from provisioner.secret import MASK
+
+#: connect includes waiting for a free pooled connection, so a request that times out there was never sent.
+DEFAULT_TIMEOUT: Final = aiohttp.ClientTimeout(total=60, connect=10, sock_connect=10, sock_read=30)
+#: Short enough that a leaked token dies soon, long enough to absorb a few minutes of clock skew
+#: (at most endpoints.JWT_MAX_LIFETIME_S, which the vendor enforces when jti is checked).
+TOKEN_LIFETIME_S: Final = 600
+#: The JWT ``sub`` claim: any stable id will do for the vendor.
+JWT_SUBJECT: Final = "provisioner"
+#: The longest server message kept in an error.
+EXCERPT_CHARS: Final = 300
+
+_log = logging.getLogger("provisioner.client")
+
+_FAILED_BODY_STATUSES: Final = frozenset({"error", "failure"})
+_RATE_LIMIT_TEXT: Final = re.compile(r"rate[\s_-]?limit", re.IGNORECASE)
+_SCRIPT_OR_STYLE: Final = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_TAG: Final = re.compile(r"<[^>]*>")
+_SPACE: Final = re.compile(r"\s+")
+_AUTH_CAUSES: Final = (
+    "usual causes: a wrong client secret or client id; the app's API scope "
+    '"Campaign Management" not mapped or not published; the app belonging to another account'
+)
+
+
+class Limiter(Protocol):
+    """Paces requests for one account; the client calls it around every request it sends."""
+
+    async def acquire(self) -> None:
+        """Wait until one more request may be sent."""
+
+    def on_rate_limited(self, retry_after: float | None) -> None:
+        """Learn that the server rate-limited a request (``retry_after`` seconds, when it said so)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    """A campaign as the API reports it; ``raw`` is the record exactly as received."""
+
+    id: str
+    name: str  # empty when the record carries no name
+    status: str | None
+    raw: Mapping[str, object] = field(repr=False, compare=False)
+
+
+def open_session(
+    settings: Settings, *, timeout: aiohttp.ClientTimeout | None = None, limit: int = 8
+) -> aiohttp.ClientSession:
+    """Open the run's one HTTP session: verified TLS, explicit timeouts, at most ``limit`` connections.
+
+    Call it inside a running event loop and close the session when the run ends.
+    """
+    try:
+        context = ssl.create_default_context(cafile=settings.ca_bundle)
+    except OSError as exc:  # also ssl.SSLError: a file that holds no usable certificate
+        raise ConfigError(
+            f"cannot use the CA bundle {settings.ca_bundle}: {exc.strerror or exc}; "
+            f"it must be a PEM file of CA certificates ({where_to_set('ca_bundle')})"
+        ) from None
+    connector = aiohttp.TCPConnector(limit=limit, ssl=context)
+    session = aiohttp.ClientSession(
+        connector=connector, timeout=DEFAULT_TIMEOUT if timeout is None else timeout
+    )
+    # aiohttp quietly resends a GET once when the connection drops; that resend would bypass the limiter and
+    # repeat the jti (a replay under "Enforce JTI"). Resending is the retry policy's decision: turn it off.
+    session._retry_connection = False
+    return session
+
+
+def mint_token(settings: Settings, now: float) -> str:
+    """Sign a single-use JWT (HS256, unique ``jti``) for the app, issued at ``now`` (epoch seconds)."""
+    issued = int(now)
+    claims = {
+        "appId": settings.client_id,
+        "sub": JWT_SUBJECT,
+        "iat": issued,
+        "exp": issued + TOKEN_LIFETIME_S,
+        "jti": str(uuid.uuid4()),
+    }
+    return jwt.encode(claims, settings.client_secret.reveal(), algorithm=endpoints.JWT_ALGORITHM)
+
+
+class KoreClient:
+    """Calls the Campaign Management v2 API; each method makes exactly one attempt and raises an ApiError."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        session: aiohttp.ClientSession,
+        *,
+        limiter: Limiter | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._settings = settings
+        self._session = session
+        self._limiter = limiter
+        self._clock = clock
+
+    async def create_campaign(self, body: Mapping[str, object]) -> Campaign:
+        """Create one voice campaign; after an AmbiguousError look it up before sending it again."""
+        reply = await self._call(
+            "POST", self._path(endpoints.CREATE_CAMPAIGN), query={"campaignType": "voice"}, body=body
+        )
+        return reply.campaign(reply.data())
+
+    async def get_campaign(self, campaign_id: str) -> Campaign:
+        """Fetch one campaign by id."""
+        reply = await self._call("GET", self._path(endpoints.GET_CAMPAIGN, campaign_id))
+        return reply.campaign(reply.data())
+
+    async def campaign_status(self, campaign_id: str) -> Campaign:
+        """Fetch a campaign's status (the cheap way to watch Preparing turn Ready)."""
+        reply = await self._call(
+            "POST", self._path(endpoints.CAMPAIGN_STATUS, campaign_id), query={"view": "status"}, body={}
+        )
+        return reply.campaign(reply.data())
+
+    async def list_campaigns(
+        self, *, page_size: int = 100, newest_first: bool = True
+    ) -> AsyncIterator[Campaign]:
+        """Yield every voice campaign once, page by page, newest (or oldest) first."""
+        if page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        path = self._path(endpoints.LIST_CAMPAIGNS)
+        seen: set[str] = set()
+        page = 1
+        while True:
+            body = {
+                "limit": page_size,
+                "skip": (page - 1) * page_size,
+                "page": page,
+                "type": "voice",
+                "sortBy": {"createdAt": "desc" if newest_first else "asc"},
+            }
+            reply = await self._call("POST", path, body=body)
+            data = reply.data()
+            results = data.get("results")
+            if not isinstance(results, list):
+                raise reply.unexpected("data.results is not a list")
+            fresh = [c for c in map(reply.campaign, results) if c.id not in seen]
+            for campaign in fresh:
+                seen.add(campaign.id)
+                yield campaign
+            # A page with nothing new means the server ignores skip/page; stop rather than loop forever.
+            if not fresh or not _has_more(data, page, len(results), page_size):
+                return
+            page += 1
+
+    async def list_contact_lists(self) -> list[str]:
+        """Return the names of the account's call contact lists."""
+        reply = await self._call(
+            "POST", self._path(endpoints.LIST_CONTACT_LISTS), query={"type": "call"}, body={}
+        )
+        records = reply.body.get("data")
+        if not isinstance(records, list):
+            raise reply.unexpected("data is not a list")
+        return [r["name"] for r in records if isinstance(r, dict) and isinstance(r.get("name"), str)]
+
+    def _path(self, template: str, campaign_id: str | None = None) -> str:
+        stream_id = quote(self._settings.stream_id, safe="")
+        if campaign_id is None:
+            return template.format(stream_id=stream_id)
+        return template.format(stream_id=stream_id, campaign_id=quote(campaign_id, safe=""))
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        body: Mapping[str, object] | None = None,
+    ) -> _Reply:
+        params = {"accountId": self._settings.account_id, **(query or {})}
+        payload = None if body is None else json.dumps(body).encode()
+        if self._limiter is not None:
+            await self._limiter.acquire()
+        # A fresh token per request, minted after the limiter's wait: with the vendor's "Enforce JTI" option
+        # a reused jti is rejected as a replay, and a run of 5,000 campaigns at 60/min outlives any token.
+        token = mint_token(self._settings, self._clock())
+        headers = {
+            endpoints.HEADER_AUTH: token,
+            endpoints.HEADER_ACCOUNT: self._settings.account_id,
+            endpoints.HEADER_IID: self._settings.iid,
+            "Content-Type": "application/json",
+        }
+        started = time.monotonic()
+        try:
+            # Redirects are not followed: aiohttp would forward the custom auth header to the new location.
+            async with self._session.request(
+                method,
+                self._settings.host + path,
+                params=params,
+                data=payload,
+                headers=headers,
+                allow_redirects=False,
+            ) as response:
+                text = await response.text(errors="replace")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            _log.debug("%s %s failed after %.0f ms: %s", method, path, _ms_since(started), type(exc).__name__)
+            raise classify_transport_error(method, path, exc) from exc
+        _log.debug("%s %s -> %d in %.0f ms", method, path, response.status, _ms_since(started))
+        # Some servers echo the credentials they refused; never let the token reach an error message.
+        text = text.replace(token, MASK)
+        error = classify_response(method, path, response.status, response.headers, text, clock=self._clock)
+        if error is not None:
+            if isinstance(error, RateLimitedError) and self._limiter is not None:
+                self._limiter.on_rate_limited(error.retry_after)
+            raise error
+        reply_body = _json_object(text)
+        assert reply_body is not None  # classify_response lets only JSON objects through as successes
+        return _Reply(method, path, response.status, reply_body)
+
+
+def classify_response(
+    method: str,
+    path: str,
+    status: int,
+    headers: Mapping[str, str],
+    body_text: str,
+    *,
+    clock: Callable[[], float] = time.time,
+) -> ApiError | None:
+    """Return the error one HTTP response means, or None when it is a success (a 2xx JSON object)."""
+    body = _json_object(body_text)
+    # Only the server's own message is searched for "rate limit", never the data it echoes back.
+    said = _plain(body_text) if body is None else _server_words(body)
+    server_text = said or _plain(body_text) or "(empty body)"
+    body_status = body.get("status") if body is not None else None
+    body_status = body_status.lower() if isinstance(body_status, str) else None
+    call = f"{method} {path}"
+    # A success that echoes a campaign named "rate limit …" must not be resent as if it were refused.
+    if status == 429 or (
+        _RATE_LIMIT_TEXT.search(said) and not (_is_2xx(status) and body_status == "success")
+    ):
+        return RateLimitedError(
+            f"{call}: rate limited (HTTP {status}): {_clip(server_text)}",
+            retry_after=_retry_after(headers.get("Retry-After"), clock()),
+            method=method,
+            path=path,
+            status=status,
+        )
+    if _is_2xx(status):
+        if body is None:
+            return AmbiguousError(
+                f"{call}: HTTP {status} but the body is not a JSON object: {_clip(server_text)}",
+                method=method,
+                path=path,
+                status=status,
+            )
+        if body_status in _FAILED_BODY_STATUSES:
+            return RejectedError(
+                f"{call}: refused (HTTP {status}, status {body_status!r}): {_clip(server_text)}",
+                method=method,
+                path=path,
+                status=status,
+            )
+        return None
+    if status >= 500:
+        return AmbiguousError(
+            f"{call}: server error (HTTP {status}); it may have been processed: {_clip(server_text)}",
+            method=method,
+            path=path,
+            status=status,
+        )
+    if status in (401, 403):
+        return AuthError(
+            f"{call}: credentials refused (HTTP {status}): {_clip(server_text)}; {_AUTH_CAUSES}",
+            method=method,
+            path=path,
+            status=status,
+        )
+    if 300 <= status < 400:
+        return RejectedError(
+            f"{call}: unexpected redirect (HTTP {status}); check the host ({where_to_set('host')})",
+            method=method,
+            path=path,
+            status=status,
+        )
+    return RejectedError(
+        f"{call}: refused (HTTP {status}): {_clip(server_text)}", method=method, path=path, status=status
+    )
+
+
+def classify_transport_error(method: str, path: str, exc: BaseException) -> ApiError | ConfigError:
+    """Return the error a failed exchange means: not sent, maybe processed, or a TLS setup problem."""
+    call = f"{method} {path}"
+    kind = type(exc).__name__
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        failure = exc.certificate_error
+        reason = failure.verify_message if isinstance(failure, ssl.SSLCertVerificationError) else kind
+        return ConfigError(_tls_advice(call, exc.host, f"certificate verification failed ({reason})"))
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return ConfigError(_tls_advice(call, exc.host, f"the TLS handshake failed ({exc.strerror or kind})"))
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return NotSentError(
+            f"{call}: not sent, cannot connect to {exc.host}:{exc.port} ({exc.strerror or kind})",
+            method=method,
+            path=path,
+            status=None,
+        )
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return NotSentError(
+            f"{call}: not sent, no connection within the connect timeout",
+            method=method,
+            path=path,
+            status=None,
+        )
+    # Everything else may have happened after the request was written: read timeouts, disconnects,
+    # broken payloads, total timeouts.
+    return AmbiguousError(
+        f"{call}: no complete answer ({kind}); it may have been processed",
+        method=method,
+        path=path,
+        status=None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    method: str
+    path: str
+    status: int
+    body: Mapping[str, object]
+
+    def data(self) -> Mapping[str, object]:
+        data = self.body.get("data")
+        if not isinstance(data, dict):
+            raise self.unexpected("no data object")
+        return data
+
+    def campaign(self, record: object) -> Campaign:
+        if not isinstance(record, dict):
+            raise self.unexpected("a campaign record is not an object")
+        campaign_id = record.get("id") or record.get("_id")
+        if not isinstance(campaign_id, str):
+            raise self.unexpected("a campaign record has no id or _id")
+        name = record.get("name")
+        status = record.get("status")
+        return Campaign(
+            id=campaign_id,
+            name=name if isinstance(name, str) else "",
+            status=status if isinstance(status, str) else None,
+            raw=record,
+        )
+
+    def unexpected(self, what: str) -> AmbiguousError:
+        # Ambiguous, not rejected: the server said 2xx, so a create may well have happened.
+        return AmbiguousError(
+            f"{self.method} {self.path}: unexpected response shape: {what}",
+            method=self.method,
+            path=self.path,
+            status=self.status,
+        )
+
+
+def _has_more(data: Mapping[str, object], page: int, count: int, page_size: int) -> bool:
+    total_pages = data.get("totalPages")
+    if isinstance(total_pages, int) and page >= total_pages:
+        return False
+    has_more = data.get("hasMore")
+    return has_more if isinstance(has_more, bool) else count >= page_size
+
+
+def _is_2xx(status: int) -> bool:
+    return 200 <= status < 300
+
+
+def _json_object(text: str) -> dict[str, object] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _server_words(body: Mapping[str, object]) -> str:
+    """The server's own message in a JSON body: ``errors[].msg`` (with codes) or ``message``; else empty."""
+    errors = body.get("errors")
+    if isinstance(errors, list):
+        entries = [text for text in (_error_entry(e) for e in errors if isinstance(e, dict)) if text]
+        if entries:
+            return "; ".join(entries)
+    message = body.get("message")
+    return _SPACE.sub(" ", message).strip() if isinstance(message, str) else ""
+
+
+def _plain(text: str) -> str:
+    """Readable text of a body: scripts, styles and tags removed, entities decoded, whitespace collapsed."""
+    return _SPACE.sub(" ", html.unescape(_TAG.sub(" ", _SCRIPT_OR_STYLE.sub(" ", text)))).strip()
+
+
+def _error_entry(entry: Mapping[str, object]) -> str:
+    message = entry.get("msg")
+    code = entry.get("code")
+    text = _SPACE.sub(" ", message).strip() if isinstance(message, str) else ""
+    return f"{text} (code {code})" if text and code is not None else text
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 1] + "…"
+
+
+def _retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a Retry-After header given as seconds or as an HTTP-date."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.replace(tzinfo=when.tzinfo or UTC).timestamp() - now
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def _tls_advice(call: str, host: str, problem: str) -> str:
+    return (
+        f"{call}: cannot talk securely to {host}: {problem}. If the host uses a private CA or your network "
+        f"inspects TLS, give provisioner that CA certificate (PEM): {where_to_set('ca_bundle')}. "
+        "Retrying cannot help."
+    )
+
+
+def _ms_since(started: float) -> float:
+    return (time.monotonic() - started) * 1000
