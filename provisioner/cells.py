@@ -120,8 +120,7 @@ def parse_phone(value: object) -> str:
     if _SCIENTIFIC.match(text.replace(",", ".")):
         raise CellError(
             "phone_stored_as_number",
-            f"reads {text}: the spreadsheet turned the phone number into a rounded number and digits are lost. "
-            f"{fix}",
+            f"reads {text}: the spreadsheet turned the phone number into a rounded number and digits are lost. {fix}",
         )
     if not text.startswith("+"):
         lost = "was stored as a number, which dropped the +" if text.isdigit() else "has no + and country code"
@@ -169,10 +168,11 @@ def parse_days(value: object) -> list[str]:
         codes = [DAY_NAMES.get(e) for e in ends]
         if len(ends) not in (1, 2) or any(c is None for c in codes):
             raise CellError(
-                "not_a_day", "must be a day (MO, TU, WE, TH, FR, SA, SU, or Mon, Monday…) or a range such as MO-FR."
+                "not_a_day",
+                "must be a day (MO, TU, WE, TH, FR, SA, SU, or Mon, Monday…) or a range such as MO-FR.",
             )
-        first = spec.DAYS.index(codes[0])  # type: ignore[arg-type]
-        last = spec.DAYS.index(codes[-1])  # type: ignore[arg-type]
+        first = spec.DAYS.index(str(codes[0]))
+        last = spec.DAYS.index(str(codes[-1]))
         span = (last - first) % 7  # a range may wrap over the weekend: FR-MO
         days.extend(spec.DAYS[(first + i) % 7] for i in range(span + 1))
     if not days:
@@ -195,7 +195,9 @@ def parse_time(value: object) -> dt.time:
             )
         return _exact_minute(value.hour * 3600 + value.minute * 60 + value.second + value.microsecond / 1e6)
     if isinstance(value, dt.date):
-        raise CellError("date_not_time", f"holds a date ({value.isoformat()}), not a time. Type a time such as 9:00 AM.")
+        raise CellError(
+            "date_not_time", f"holds a date ({value.isoformat()}), not a time. Type a time such as 9:00 AM."
+        )
     if isinstance(value, dt.time):
         return _exact_minute(value.hour * 3600 + value.minute * 60 + value.second + value.microsecond / 1e6)
     if isinstance(value, bool):
@@ -224,7 +226,8 @@ def parse_time(value: object) -> dt.time:
 def _from_fraction(fraction: float) -> dt.time:
     if not 0 <= fraction < 1:
         raise CellError(
-            "not_a_time", "is a number, not a time of day. Type a time such as 9:00 AM (or format the cell as Time)."
+            "not_a_time",
+            "is a number, not a time of day. Type a time such as 9:00 AM (or format the cell as Time).",
         )
     return _exact_minute(fraction * 86400)
 

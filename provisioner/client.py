@@ -94,9 +94,7 @@ def open_session(
             f"it must be a PEM file of CA certificates ({where_to_set('ca_bundle')})"
         ) from None
     connector = aiohttp.TCPConnector(limit=limit, ssl=context)
-    session = aiohttp.ClientSession(
-        connector=connector, timeout=DEFAULT_TIMEOUT if timeout is None else timeout
-    )
+    session = aiohttp.ClientSession(connector=connector, timeout=DEFAULT_TIMEOUT if timeout is None else timeout)
     # aiohttp quietly resends a GET once when the connection drops; that resend would bypass the limiter and
     # repeat the jti (a replay under "Enforce JTI"). Resending is the retry policy's decision: turn it off.
     session._retry_connection = False
@@ -151,9 +149,7 @@ class KoreClient:
         )
         return reply.campaign(reply.data())
 
-    async def list_campaigns(
-        self, *, page_size: int = 100, newest_first: bool = True
-    ) -> AsyncIterator[Campaign]:
+    async def list_campaigns(self, *, page_size: int = 100, newest_first: bool = True) -> AsyncIterator[Campaign]:
         """Yield every voice campaign once, page by page, newest (or oldest) first."""
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
@@ -184,9 +180,7 @@ class KoreClient:
 
     async def list_contact_lists(self) -> list[str]:
         """Return the names of the account's call contact lists."""
-        reply = await self._call(
-            "POST", self._path(endpoints.LIST_CONTACT_LISTS), query={"type": "call"}, body={}
-        )
+        reply = await self._call("POST", self._path(endpoints.LIST_CONTACT_LISTS), query={"type": "call"}, body={})
         records = reply.body.get("data")
         if not isinstance(records, list):
             raise reply.unexpected("data is not a list")
@@ -265,9 +259,7 @@ def classify_response(
     body_status = body_status.lower() if isinstance(body_status, str) else None
     call = f"{method} {path}"
     # A success that echoes a campaign named "rate limit …" must not be resent as if it were refused.
-    if status == 429 or (
-        _RATE_LIMIT_TEXT.search(said) and not (_is_2xx(status) and body_status == "success")
-    ):
+    if status == 429 or (_RATE_LIMIT_TEXT.search(said) and not (_is_2xx(status) and body_status == "success")):
         return RateLimitedError(
             f"{call}: rate limited (HTTP {status}): {_clip(server_text)}",
             retry_after=_retry_after(headers.get("Retry-After"), clock()),

@@ -213,9 +213,7 @@ class _Found:
 class _Resolver:
     """Finds each setting in the sources by precedence and records every problem instead of stopping."""
 
-    def __init__(
-        self, overrides: Mapping[str, object | None], env: Mapping[str, str], chosen: _Profile | None
-    ) -> None:
+    def __init__(self, overrides: Mapping[str, object | None], env: Mapping[str, str], chosen: _Profile | None) -> None:
         self._overrides = overrides
         self._env = env
         self._profile = chosen
@@ -303,9 +301,7 @@ class _Resolver:
     def _secret_from_env(self, variable: str, chosen: _Profile) -> Secret:
         value = self._env.get(variable, "").strip()
         if not value:
-            self.problems.append(
-                f"client_secret_env in {chosen.origin} names {variable}, which is not set or empty"
-            )
+            self.problems.append(f"client_secret_env in {chosen.origin} names {variable}, which is not set or empty")
         return Secret(value)
 
     def _secret_from_file(self, path: Path, chosen: _Profile) -> Secret:
@@ -325,9 +321,7 @@ def _positive_int(value: object) -> int:
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(
-            f"rate_limit must be a whole number of requests per minute, at least 1 (got {value!r})"
-        )
+        raise ValueError(f"rate_limit must be a whole number of requests per minute, at least 1 (got {value!r})")
     return value
 
 
@@ -350,8 +344,7 @@ def _warn_if_exposed(path: Path) -> None:
         return
     if mode & 0o077:
         _log.warning(
-            "%s holds a client secret and is accessible to group or others (mode %04o); "
-            "fix it with: chmod 600 %s",
+            "%s holds a client secret and is accessible to group or others (mode %04o); fix it with: chmod 600 %s",
             path,
             mode,
             shlex.quote(str(path)),
@@ -394,9 +387,7 @@ def _read_config(path: Path, explicit: bool) -> _ConfigFile | None:
         problems.append("profiles must be tables written as [profiles.NAME]")
         profiles = {}
     for name, table in profiles.items():
-        problems.extend(
-            f"profile {name!r} has an unknown key {key!r}" for key in sorted(set(table) - _PROFILE_KEYS)
-        )
+        problems.extend(f"profile {name!r} has an unknown key {key!r}" for key in sorted(set(table) - _PROFILE_KEYS))
     default = document.get("default_profile")
     if default is not None and not isinstance(default, str):
         problems.append("default_profile must be a string naming a profile")

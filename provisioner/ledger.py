@@ -85,9 +85,7 @@ def fold_name(name: str) -> str:
 class Ledger:
     """Exactly-once bookkeeping for campaign creates, in one SQLite file, used by one run at a time."""
 
-    def __init__(
-        self, path: Path, *, lock: bool = True, clock: Callable[[], dt.datetime] | None = None
-    ) -> None:
+    def __init__(self, path: Path, *, lock: bool = True, clock: Callable[[], dt.datetime] | None = None) -> None:
         self.path = Path(path)
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
         try:
@@ -117,9 +115,7 @@ class Ledger:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
     def close(self) -> None:
@@ -140,8 +136,16 @@ class Ledger:
         ).fetchall()
         wanted = set(lnames) if lnames is not None else None
         return {
-            r[0]: Entry(r[0], r[1], EntryState(r[2]), r[3], r[4], r[5], r[6],
-                        dt.datetime.fromisoformat(r[7]) if r[7] else None)
+            r[0]: Entry(
+                r[0],
+                r[1],
+                EntryState(r[2]),
+                r[3],
+                r[4],
+                r[5],
+                r[6],
+                dt.datetime.fromisoformat(r[7]) if r[7] else None,
+            )
             for r in rows
             if wanted is None or r[0] in wanted
         }

@@ -156,9 +156,7 @@ def _cfb_message(path: Path) -> str:
             f"{path.name} is password-protected. Open it, remove the password (File > Info > Protect Workbook "
             "> Encrypt with Password: clear it) and save it again."
         )
-    return (
-        f"{path.name} is an old Excel 97-2003 (.xls) file. Open it and save it as 'Excel Workbook (.xlsx)'."
-    )
+    return f"{path.name} is an old Excel 97-2003 (.xls) file. Open it and save it as 'Excel Workbook (.xlsx)'."
 
 
 def _inspect_zip(path: Path, limits: Limits) -> dict[str, str]:
@@ -229,12 +227,15 @@ def _sheet_parts(zf: zipfile.ZipFile) -> dict[str, str]:
 
 def _xml_unescape(text: str) -> str:
     return (
-        text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&apos;", "'")
+        text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", '"')
+        .replace("&apos;", "'")
         .replace("&amp;", "&")
     )
 
 
-_CELL = re.compile(rb'<c\b([^>]*?)(?:/>|>(.*?)</c>)', re.S)
+_CELL = re.compile(rb"<c\b([^>]*?)(?:/>|>(.*?)</c>)", re.S)
 _REF = re.compile(rb'\br="([A-Z]+[0-9]+)"')
 _CACHED = re.compile(rb"<v>[^<]+</v>|<is>")
 
@@ -338,9 +339,7 @@ def _read_csv_folder(folder: Path, limits: Limits) -> dict[str, tuple[str, list[
         grids[canonical] = (match.name, _read_csv(match, limits))
     if missing:
         present = ", ".join(sorted(p.name for p in files.values())) or "no CSV files"
-        raise InputError(
-            f"{folder} must hold {' and '.join(missing)} (found: {present}).", path=str(folder)
-        )
+        raise InputError(f"{folder} must hold {' and '.join(missing)} (found: {present}).", path=str(folder))
     return grids
 
 
@@ -376,7 +375,8 @@ def _read_csv(path: Path, limits: Limits) -> list[list[object]]:
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
     if first_line.count("\t") > max(first_line.count(","), first_line.count(";")):
         raise InputError(
-            f"{path.name} is separated by tabs; save it as CSV separated by commas or semicolons.", path=str(path)
+            f"{path.name} is separated by tabs; save it as CSV separated by commas or semicolons.",
+            path=str(path),
         )
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
@@ -401,9 +401,9 @@ def _match_sheets(file_name: str, titles: list[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for canonical, aliases in spec.SHEET_ALIASES.items():
         for alias in aliases:
-            title = by_norm.get(spec.normalize_header(alias.removesuffix(".csv")))
-            if title is not None:
-                found[canonical] = title
+            match = by_norm.get(spec.normalize_header(alias.removesuffix(".csv")))
+            if match is not None:
+                found[canonical] = match
                 break
     # A results workbook fed back as input keeps its campaigns on the Results sheet.
     if spec.CAMPAIGNS not in found and "results" in by_norm:
@@ -419,9 +419,7 @@ def _match_sheets(file_name: str, titles: list[str]) -> dict[str, str]:
     return found
 
 
-def _to_sheet(
-    name: str, title: str, grid: list[list[object]], limits: Limits, problems: list[Problem]
-) -> Sheet:
+def _to_sheet(name: str, title: str, grid: list[list[object]], limits: Limits, problems: list[Problem]) -> Sheet:
     columns = spec.SHEET_COLUMNS[name]
     index = spec.header_index(columns)
     header_row = grid[0] if grid else []
@@ -439,27 +437,42 @@ def _to_sheet(
             continue
         column = index.get(spec.normalize_header(header))
         if column is None:
-            problems.append(empty_sheet.problem(
-                1, None, "unknown_column",
-                f'Column "{header}" is not one this tool reads; it is ignored.', header, severity="warning",
-            ))
+            problems.append(
+                empty_sheet.problem(
+                    1,
+                    None,
+                    "unknown_column",
+                    f'Column "{header}" is not one this tool reads; it is ignored.',
+                    header,
+                    severity="warning",
+                )
+            )
             continue
         if column.key in headers:
-            problems.append(empty_sheet.problem(
-                1, None, "duplicate_column",
-                f'Columns "{headers[column.key]}" and "{header}" both mean {column.label}; keep only one.', header,
-            ))
+            problems.append(
+                empty_sheet.problem(
+                    1,
+                    None,
+                    "duplicate_column",
+                    f'Columns "{headers[column.key]}" and "{header}" both mean {column.label}; keep only one.',
+                    header,
+                )
+            )
             continue
         headers[column.key] = header
         positions[column.key] = pos
     for column in columns:
         if column.required and column.key not in headers:
             spellings = ", ".join(f'"{s}"' for s in dict.fromkeys((column.label, column.key, *column.api)))
-            problems.append(empty_sheet.problem(
-                1, None, "missing_column",
-                f'The required column "{column.label}" is missing. Accepted headers: {spellings} '
-                "(case, spaces and punctuation do not count).",
-            ))
+            problems.append(
+                empty_sheet.problem(
+                    1,
+                    None,
+                    "missing_column",
+                    f'The required column "{column.label}" is missing. Accepted headers: {spellings} '
+                    "(case, spaces and punctuation do not count).",
+                )
+            )
     body = [r + [""] * (width - len(r)) for r in grid[1:]]
     row_numbers = range(2, 2 + len(body))
     keep = [i for i, r in enumerate(body) if any(not _blank(v) for v in r)]
@@ -468,9 +481,7 @@ def _to_sheet(
     _refuse_huge_cells(kept, rows_index, raw_headers, title, limits)
     source = pd.DataFrame(kept, index=rows_index, columns=range(width), dtype=object)
     source.columns = pd.Index(_dedupe(source_names))
-    frame = pd.DataFrame(
-        {key: source.iloc[:, pos] for key, pos in positions.items()}, index=rows_index, dtype=object
-    )
+    frame = pd.DataFrame({key: source.iloc[:, pos] for key, pos in positions.items()}, index=rows_index, dtype=object)
     return Sheet(name, title, frame, source, headers)
 
 

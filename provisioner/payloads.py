@@ -22,7 +22,9 @@ def build_payloads(validated: Validated) -> list[Payload]:
     """Return the create bodies of every sendable campaign, in input order."""
     table = validated.campaigns
     return [
-        Payload(row, str(table.at[row, "name"]), build_body(table.loc[row].to_dict(), validated, row))
+        Payload(
+            row, str(table.at[row, "name"]), build_body({str(k): v for k, v in table.loc[row].items()}, validated, row)
+        )
         for row in validated.sendable_rows
     ]
 

@@ -56,10 +56,21 @@ _ERROR_STATUSES: Final = (500, 502, 503)
 #: The sandbox keeps nothing worth draining, so a stuck slow reply must not hold up shutdown for long.
 _SHUTDOWN_GRACE_S: Final = 1.0
 
-_CREATE_FIELDS: Final = frozenset({
-    "name", "description", "contactLists", "dncLists", "priority", "dialingMode", "dialingStrategy",
-    "experienceFlowName", "enableMachineDetect", "campaignType", "schedule",
-})
+_CREATE_FIELDS: Final = frozenset(
+    {
+        "name",
+        "description",
+        "contactLists",
+        "dncLists",
+        "priority",
+        "dialingMode",
+        "dialingStrategy",
+        "experienceFlowName",
+        "enableMachineDetect",
+        "campaignType",
+        "schedule",
+    }
+)
 _DIALING_MODES: Final = ("Agentless", "Progressive", "Preview")
 _MACHINE_DETECT: Final = ("no", "detect", "disconnect")
 _FREQUENCIES: Final = ("WEEKLY", "DAILY", "CUSTOM")
@@ -79,11 +90,25 @@ _LIST_MAX_LIMIT: Final = 100
 _SORT_FIELDS: Final = ("createdAt", "name", "updatedAt")
 #: What the read endpoints show of a stored campaign besides ``_id``, ``status`` and ``updatedAt``.
 _GET_FIELDS: Final = (
-    "name", "lname", "description", "dncLists", "priority", "dialingMode", "dialingStrategy",
-    "experienceFlow", "createdAt", "contactLists",
+    "name",
+    "lname",
+    "description",
+    "dncLists",
+    "priority",
+    "dialingMode",
+    "dialingStrategy",
+    "experienceFlow",
+    "createdAt",
+    "contactLists",
 )
 _LIST_RESULT_FIELDS: Final = (
-    "name", "description", "dncLists", "priority", "dialingMode", "isFiltersEnabled", "createdAt",
+    "name",
+    "description",
+    "dncLists",
+    "priority",
+    "dialingMode",
+    "isFiltersEnabled",
+    "createdAt",
     "contactLists",
 )
 
@@ -108,9 +133,7 @@ class Faults:
     jitter_ms: float = 0.0  # random extra latency, uniform in 0..jitter_ms, on every accepted request
 
     def __post_init__(self) -> None:
-        problems = [
-            f"{kind} must be from 0 to 1" for kind in FAULT_KINDS if not 0 <= self.probability(kind) <= 1
-        ]
+        problems = [f"{kind} must be from 0 to 1" for kind in FAULT_KINDS if not 0 <= self.probability(kind) <= 1]
         if sum(map(self.probability, FAULT_KINDS)) > 1 + 1e-9:
             problems.append("the fault probabilities add up to more than 1")
         if self.slow_s < 0 or self.jitter_ms < 0:

@@ -129,9 +129,7 @@ def _example_row(
     return [values.get(column.key, _cell_value(column, column.example)) for column in columns]
 
 
-def _write_data_sheet(
-    sheet: Worksheet, columns: Sequence[Column], rows: Sequence[list[str | int | time]]
-) -> None:
+def _write_data_sheet(sheet: Worksheet, columns: Sequence[Column], rows: Sequence[list[str | int | time]]) -> None:
     """Fill a data sheet: styled header, example rows, formats, validations, widths and frozen header."""
     sheet.append([column.label for column in columns])
     for row in rows:

@@ -10,6 +10,7 @@ Three passes, each reporting everything it finds:
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -95,24 +96,33 @@ def _rules(column: spec.Column) -> list[_Rule]:
     rules: list[_Rule] = []
     if column.max_len:
         limit = column.max_len
-        rules.append(_Rule(
-            pa.Check.str_length(max_value=limit), "too_long",
-            lambda c, v: f"{c.label} is {len(str(v))} characters long; the platform allows at most {limit}.",
-        ))
+        rules.append(
+            _Rule(
+                pa.Check.str_length(max_value=limit),
+                "too_long",
+                lambda c, v: f"{c.label} is {len(str(v))} characters long; the platform allows at most {limit}.",
+            )
+        )
     if column.bounds:
         low, high = column.bounds
-        rules.append(_Rule(
-            pa.Check.in_range(low, high), "out_of_range",
-            lambda c, v: f"{c.label} must be {c.allowed}; {v} is outside that range.",
-        ))
+        rules.append(
+            _Rule(
+                pa.Check.in_range(low, high),
+                "out_of_range",
+                lambda c, v: f"{c.label} must be {c.allowed}; {v} is outside that range.",
+            )
+        )
     if column.choices:
         rules.append(_Rule(pa.Check.isin(column.choices), "not_allowed", _choice_message))
     if column.kind == "names":
         most = spec.CONTACT_LISTS_MAX
-        rules.append(_Rule(
-            pa.Check(lambda s: s.map(len).between(1, most), element_wise=False), "list_count",
-            lambda c, v: f"{c.label} must name 1 to {most} lists; this cell names {len(v)}.",
-        ))
+        rules.append(
+            _Rule(
+                pa.Check(lambda s: s.map(len).between(1, most), element_wise=False),
+                "list_count",
+                lambda c, v: f"{c.label} must name 1 to {most} lists; this cell names {len(v)}.",  # type: ignore[arg-type]
+            )
+        )
     return rules
 
 
@@ -129,9 +139,7 @@ _RULES: Final = {c.key: _rules(c) for cols in spec.SHEET_COLUMNS.values() for c 
 _SCHEMAS: Final = {
     name: pa.DataFrameSchema(
         {
-            c.key: pa.Column(
-                None, checks=[r.check for r in _RULES[c.key]], nullable=not c.required, required=False
-            )
+            c.key: pa.Column(None, checks=[r.check for r in _RULES[c.key]], nullable=not c.required, required=False)
             for c in columns
         },
         name=name,
@@ -181,10 +189,14 @@ def _typed(sheet: Sheet, problems: list[Problem], failed: set[tuple[int, str]]) 
                 continue
             merged = merged_range(raw)
             if merged:
-                problems.append(sheet.problem(
-                    row, column.key, "merged_cell",
-                    f"This cell is part of the merged cells {merged}; unmerge them and fill in every row.",
-                ))
+                problems.append(
+                    sheet.problem(
+                        row,
+                        column.key,
+                        "merged_cell",
+                        f"This cell is part of the merged cells {merged}; unmerge them and fill in every row.",
+                    )
+                )
                 failed.add((row, column.key))
                 values.append(None)
                 continue
@@ -246,12 +258,16 @@ def _duplicate_names(sheet: Sheet, campaigns: pd.DataFrame) -> list[Problem]:
             continue
         key = fold_key(name)
         if key in first_row:
-            problems.append(sheet.problem(
-                row, "name", "duplicate_name",
-                f"Another campaign on row {first_row[key]} has the same name (the platform ignores case and "
-                "extra spaces); campaign names must be unique.",
-                sheet.frame.at[row, "name"],
-            ))
+            problems.append(
+                sheet.problem(
+                    row,
+                    "name",
+                    "duplicate_name",
+                    f"Another campaign on row {first_row[key]} has the same name (the platform ignores case and "
+                    "extra spaces); campaign names must be unique.",
+                    sheet.frame.at[row, "name"],
+                )
+            )
         else:
             first_row[key] = row
     return problems
@@ -264,27 +280,35 @@ def _windows(sheet: Sheet, hours: pd.DataFrame, problems: list[Problem]) -> dict
         if not key or not days or start is None or end is None:
             continue
         if start >= end:
-            problems.append(sheet.problem(
-                row, "end", "end_before_start",
-                f"The window ends ({cells.format_time(end)}) before it starts ({cells.format_time(start)}); "
-                "a window cannot run past midnight: split it into two rows.",
-                sheet.frame.at[row, "end"],
-            ))
+            problems.append(
+                sheet.problem(
+                    row,
+                    "end",
+                    "end_before_start",
+                    f"The window ends ({cells.format_time(end)}) before it starts ({cells.format_time(start)}); "
+                    "a window cannot run past midnight: split it into two rows.",
+                    sheet.frame.at[row, "end"],
+                )
+            )
             continue
         for day in days:
             windows[fold_key(key)].append(Window(day, start, end, row))
     order = {d: i for i, d in enumerate(spec.DAYS)}
-    for key, items in windows.items():
+    for items in windows.values():
         items.sort(key=lambda w: (order[w.day], w.start, w.row))
-        for before, after in zip(items, items[1:], strict=False):
+        for before, after in itertools.pairwise(items):
             if before.day == after.day and after.start < before.end:
-                problems.append(sheet.problem(
-                    after.row, "start", "overlapping_window",
-                    f"On {after.day} this window ({cells.format_time(after.start)}–{cells.format_time(after.end)}) "
-                    f"overlaps the window on row {before.row} ({cells.format_time(before.start)}–"
-                    f"{cells.format_time(before.end)}).",
-                    sheet.frame.at[after.row, "start"],
-                ))
+                problems.append(
+                    sheet.problem(
+                        after.row,
+                        "start",
+                        "overlapping_window",
+                        f"On {after.day} this window ({cells.format_time(after.start)}–{cells.format_time(after.end)}) "
+                        f"overlaps the window on row {before.row} ({cells.format_time(before.start)}–"
+                        f"{cells.format_time(before.end)}).",
+                        sheet.frame.at[after.row, "start"],
+                    )
+                )
     return dict(windows)
 
 
@@ -311,23 +335,31 @@ def _links(
         target = key if explicit else name
         near = get_close_matches(folded, sorted(hours_keys), n=1, cutoff=0.8)
         hint = f" Did you mean '{_original_key(hours, near[0])}'?" if near else ""
-        problems.append(camp_sheet.problem(
-            row, column, "no_calling_hours",
-            f"No CallingHours rows for '{target}': add rows whose Campaign column is '{target}'.{hint}",
-            target,
-        ))
+        problems.append(
+            camp_sheet.problem(
+                row,
+                column,
+                "no_calling_hours",
+                f"No CallingHours rows for '{target}': add rows whose Campaign column is '{target}'.{hint}",
+                target,
+            )
+        )
     names = sorted({fold_key(n) for n in campaigns["name"] if n} | used)
     for row, key in zip(hours.index.tolist(), hours["campaign"].tolist(), strict=True):
         if not key or fold_key(key) in used:
             continue
         near = get_close_matches(fold_key(key), names, n=1, cutoff=0.75)
         hint = f" Did you mean '{_original_name(campaigns, near[0])}'?" if near else ""
-        problems.append(hours_sheet.problem(
-            row, "campaign", "unused_hours_key",
-            f"No campaign uses the calling hours '{key}' (it matches no campaign name or Calling Hours Key; "
-            f"usually a typo).{hint}",
-            key,
-        ))
+        problems.append(
+            hours_sheet.problem(
+                row,
+                "campaign",
+                "unused_hours_key",
+                f"No campaign uses the calling hours '{key}' (it matches no campaign name or Calling Hours Key; "
+                f"usually a typo).{hint}",
+                key,
+            )
+        )
     return problems
 
 

@@ -202,9 +202,7 @@ async def test_injected_clock_sets_iat_and_exp(api, connect) -> None:
 
 
 async def test_create_sends_vendor_headers_query_and_body(api, connect) -> None:
-    server = await api(
-        ok({"id": "cd-9", "name": "Spring", "status": "Preparing"}, message="creation in progress")
-    )
+    server = await api(ok({"id": "cd-9", "name": "Spring", "status": "Preparing"}, message="creation in progress"))
     body = {"name": "Spring", "priority": "5", "campaignType": "voice"}
     campaign = await connect(server.url).create_campaign(body)
 
@@ -362,9 +360,7 @@ def two(n: int) -> list[dict[str, object]]:
         ),
     ],
 )
-async def test_list_campaigns_stops_on_a_server_that_never_ends(
-    api, connect, page, expected_ids, requests
-) -> None:
+async def test_list_campaigns_stops_on_a_server_that_never_ends(api, connect, page, expected_ids, requests) -> None:
     async def respond(request: web.Request) -> web.StreamResponse:
         return await ok(page(len(server.seen) - 1))(request)
 
@@ -512,9 +508,7 @@ async def test_redirects_are_refused_not_followed(api, connect) -> None:
 async def test_a_token_echoed_by_the_server_is_masked(api, connect) -> None:
     async def echo(request: web.Request) -> web.StreamResponse:
         token = request.headers[endpoints.HEADER_AUTH]
-        return web.json_response(
-            {"errors": [{"msg": f"Invalid JWT token {token}", "code": 4002}]}, status=401
-        )
+        return web.json_response({"errors": [{"msg": f"Invalid JWT token {token}", "code": 4002}]}, status=401)
 
     server = await api(echo)
     with pytest.raises(AuthError) as caught:
@@ -686,9 +680,7 @@ async def test_secret_and_tokens_never_reach_logs_or_errors(
     client = connect(server.url, timeout=aiohttp.ClientTimeout(total=5, sock_read=0.3))
     tls_url = await tls_server(serve, tls_ca)
     errors: list[ProvisionerError] = []
-    calls = [
-        client.get_campaign(kind) for kind in ("ok", "auth", "limited", "boom", "html", "hangup", "slow")
-    ]
+    calls = [client.get_campaign(kind) for kind in ("ok", "auth", "limited", "boom", "html", "hangup", "slow")]
     calls += [
         connect(f"http://127.0.0.1:{closed_port()}").get_campaign("refused"),
         connect(tls_url).get_campaign("tls"),

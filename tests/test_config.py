@@ -70,9 +70,7 @@ def test_environment_alone_is_enough() -> None:
 def test_options_beat_environment_which_beats_the_file(tmp_path: Path) -> None:
     path = write_config(tmp_path, PROD + 'iid = "st-file-iid"\nrate_limit = 30\n')
     env = {"PROD_SECRET": SECRET, "KORE_ACCOUNT_ID": "acc-env", "KORE_HOST": "https://env.kore.example"}
-    settings = load_settings(
-        {"host": "https://cli.kore.example", "rate_limit": None}, env=env, config_path=path
-    )
+    settings = load_settings({"host": "https://cli.kore.example", "rate_limit": None}, env=env, config_path=path)
 
     assert settings.host == "https://cli.kore.example"  # option over env over file
     assert settings.account_id == "acc-env"  # env over file
@@ -102,9 +100,7 @@ def test_relative_paths_in_a_profile_are_relative_to_the_config_file(tmp_path: P
     folder.mkdir()
     (folder / "prod.secret").write_text(SECRET + "\n")
     (folder / "prod.secret").chmod(0o600)
-    path = write_config(
-        folder, PROD.replace('client_secret_env = "PROD_SECRET"', 'client_secret_file = "prod.secret"')
-    )
+    path = write_config(folder, PROD.replace('client_secret_env = "PROD_SECRET"', 'client_secret_file = "prod.secret"'))
     path.write_text(path.read_text() + 'ca_bundle = "certs/ca.pem"\n')
     settings = load_settings({}, env={}, config_path=path)
     assert settings.client_secret == Secret(SECRET)  # trailing newline stripped
@@ -199,9 +195,7 @@ def test_unknown_keys_in_the_file_are_reported(tmp_path: Path) -> None:
 
 
 def test_literal_secret_works_but_is_discouraged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    path = write_config(
-        tmp_path, PROD.replace('client_secret_env = "PROD_SECRET"', f'client_secret = "{SECRET}"')
-    )
+    path = write_config(tmp_path, PROD.replace('client_secret_env = "PROD_SECRET"', f'client_secret = "{SECRET}"'))
     with caplog.at_level(logging.WARNING, logger="provisioner.config"):
         settings = load_settings({}, env={}, config_path=path)
     assert settings.client_secret == Secret(SECRET)
@@ -331,12 +325,8 @@ def test_https_and_loopback_http_are_accepted(given: str, normalised: str) -> No
 
 def test_settings_built_directly_are_checked_too() -> None:
     with pytest.raises(ConfigError, match="clear text"):
-        Settings(
-            host="http://example.com", stream_id="s", account_id="a", client_id="c", client_secret=Secret("x")
-        )
-    direct = Settings(
-        host="https://h/", stream_id="s", account_id="a", client_id="c", client_secret=Secret("x")
-    )
+        Settings(host="http://example.com", stream_id="s", account_id="a", client_id="c", client_secret=Secret("x"))
+    direct = Settings(host="https://h/", stream_id="s", account_id="a", client_id="c", client_secret=Secret("x"))
     assert (direct.host, direct.iid) == ("https://h", "s")
 
 
@@ -354,10 +344,7 @@ def test_invalid_and_missing_are_reported_together(tmp_path: Path) -> None:
         load_settings({}, env={}, config_path=path)
     keys = [p.split(" ", 1)[0] for p in caught.value.problems]
     assert keys == ["host", "stream_id", "account_id", "client_id", "client_secret"]
-    assert (
-        "profile 'prod'" in caught.value.problems[0]
-        and "must be a non-empty string" in caught.value.problems[2]
-    )
+    assert "profile 'prod'" in caught.value.problems[0] and "must be a non-empty string" in caught.value.problems[2]
 
 
 def test_unknown_override_is_a_programming_error() -> None:

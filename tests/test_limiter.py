@@ -39,9 +39,7 @@ class VirtualTime:
         await self.sleep(when - self.now)
 
     def limiter(self, rate: int, window_s: float = 60.0, margin_s: float = 0.5) -> RollingWindowLimiter:
-        return RollingWindowLimiter(
-            rate, window_s=window_s, margin_s=margin_s, clock=self.clock, sleep=self.sleep
-        )
+        return RollingWindowLimiter(rate, window_s=window_s, margin_s=margin_s, clock=self.clock, sleep=self.sleep)
 
     async def run(self, *aws: Awaitable[Any]) -> list[asyncio.Future[Any]]:
         """Run coroutines or tasks to completion on virtual time and return them as (done) futures."""
@@ -75,9 +73,7 @@ def max_in_any_window(times: Sequence[float], span: float) -> int:
     return best
 
 
-async def grab(
-    limiter: RollingWindowLimiter, vt: VirtualTime, grants: list[float], at: float | None = None
-) -> None:
+async def grab(limiter: RollingWindowLimiter, vt: VirtualTime, grants: list[float], at: float | None = None) -> None:
     if at is not None:
         await vt.sleep_until(at)
     await limiter.acquire()
@@ -328,9 +324,7 @@ async def test_a_429_in_a_full_window_costs_one_step_and_recovers_after_a_clean_
     limiter = vt.limiter(10)
     grants: list[float] = []
 
-    await vt.run(
-        *(grab(limiter, vt, grants) for _ in range(10)), at(vt, T0 + 1, lambda: limiter.on_rate_limited(None))
-    )
+    await vt.run(*(grab(limiter, vt, grants) for _ in range(10)), at(vt, T0 + 1, lambda: limiter.on_rate_limited(None)))
     assert limiter.stats.effective_limit == 9
 
     vt.now = T0 + 60.5 + 60.5 - 0.01  # the pause ends at T0 + 60.5; one clean window after that

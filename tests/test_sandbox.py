@@ -34,8 +34,20 @@ from provisioner.sandbox import (
 
 ISO_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 DOCUMENTED_CREATE_DATA = {
-    "id", "name", "lname", "description", "dncLists", "priority", "dialingMode", "dialingStrategy",
-    "experienceFlow", "status", "isFiltersEnabled", "createdAt", "updatedAt", "contactLists",
+    "id",
+    "name",
+    "lname",
+    "description",
+    "dncLists",
+    "priority",
+    "dialingMode",
+    "dialingStrategy",
+    "experienceFlow",
+    "status",
+    "isFiltersEnabled",
+    "createdAt",
+    "updatedAt",
+    "contactLists",
     "enableMachineDetect",
 }
 
@@ -486,9 +498,7 @@ async def test_a_missing_token_is_refused_with_401() -> None:
         ({endpoints.HEADER_IID: "st-other"}, {}, "iid header"),
     ],
 )
-async def test_the_wrong_account_is_refused_with_403(
-    header: dict[str, str], query: dict[str, str], wrong: str
-) -> None:
+async def test_the_wrong_account_is_refused_with_403(header: dict[str, str], query: dict[str, str], wrong: str) -> None:
     async with serving() as api:
         headers = {**api.headers(), **header}
         reply = await api.create(headers=headers, query={"campaignType": "voice", **query})

@@ -82,9 +82,7 @@ def test_headers_are_the_spec_labels_in_order(
 
 
 @pytest.mark.parametrize(("sheet_name", "columns"), DATA_SHEETS)
-def test_required_headers_are_marked(
-    book: Workbook, sheet_name: str, columns: tuple[spec.Column, ...]
-) -> None:
+def test_required_headers_are_marked(book: Workbook, sheet_name: str, columns: tuple[spec.Column, ...]) -> None:
     sheet = book[sheet_name]
     fills: dict[bool, set[str]] = {c.required: set() for c in columns}
     for index, column in enumerate(columns, start=1):
@@ -302,9 +300,7 @@ def contents(path: Path) -> dict[str, object]:
 
 def test_committed_template_is_up_to_date(tmp_path: Path) -> None:
     fresh = write_template(tmp_path / "fresh.xlsx")
-    assert COMMITTED.is_file(), (
-        "regenerate with: provisioner template templates/campaigns-template.xlsx --force"
-    )
+    assert COMMITTED.is_file(), "regenerate with: provisioner template templates/campaigns-template.xlsx --force"
     assert contents(COMMITTED) == contents(fresh), (
         "templates/campaigns-template.xlsx is stale; regenerate it with: "
         "provisioner template templates/campaigns-template.xlsx --force"
@@ -314,9 +310,7 @@ def test_committed_template_is_up_to_date(tmp_path: Path) -> None:
 runner = CliRunner()
 
 
-def test_cli_writes_the_default_file_and_prints_its_path(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_cli_writes_the_default_file_and_prints_its_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["template"])
     assert result.exit_code == 0, result.output

@@ -53,9 +53,7 @@ def parse_faults(specs: list[str]) -> Faults:
 
 @app.command("sandbox")
 def sandbox_command(
-    port: Annotated[
-        int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0: any free port).")
-    ] = DEFAULT_PORT,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0: any free port).")] = DEFAULT_PORT,
     rate_limit: Annotated[
         int, typer.Option(metavar="PER_MIN", min=1, help="Requests accepted per rolling minute.")
     ] = endpoints.DEFAULT_RATE_PER_MINUTE,

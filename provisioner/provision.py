@@ -1,0 +1,305 @@
+"""Create the campaigns: pre-flight against the server, then concurrent, rate-limited, exactly-once creates.
+
+Exactly once, because the create call has no idempotency key:
+- before a create is sent, the ledger records the intent; after, the outcome;
+- a campaign the server already has (by lower-cased name) or the ledger knows as created is never sent;
+- an ambiguous failure (timeout or disconnect after sending, 5xx) is followed by a look-up by name,
+  newest first, and the create is resent only when the campaign is not there;
+- an entry a crashed run left in flight is reconciled against the server's list before anything is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from provisioner.client import Campaign, KoreClient
+from provisioner.errors import (
+    AmbiguousError,
+    ApiError,
+    AuthError,
+    ConfigError,
+    NotSentError,
+    RateLimitedError,
+    RejectedError,
+)
+from provisioner.ledger import EntryState, Ledger, Scope, fold_name
+from provisioner.outcomes import RowOutcome, Status
+from provisioner.payloads import Payload
+from provisioner.retry import CREATE_RETRYABLE, READ_RETRYABLE, RetryPolicy, call_with_retries
+
+log = logging.getLogger("provisioner.provision")
+
+Sleep = Callable[[float], Awaitable[None]]
+Progress = Callable[[RowOutcome], None]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a run behaves; every field has the documented default."""
+
+    concurrency: int = 4
+    skip_invalid: bool = False
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    max_sends: int = 3  # creates of one campaign per run, counting resends after a look-up found nothing
+    reconcile_delay_s: float = 2.0  # let a slow server finish storing before looking a campaign up
+    lookback_s: float = 600.0  # how far before the send a newest-first look-up keeps reading
+    drain_timeout_s: float = 30.0  # how long in-flight requests may finish after an interrupt
+    request_timeout_s: float = 60.0  # one request, connect to last byte; past it the request is ambiguous
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run would do: the server's view of every sendable campaign."""
+
+    to_create: list[Payload]
+    existing: dict[int, Campaign]  # row -> the campaign the server (or the ledger) already has
+    missing_lists: dict[int, list[str]]  # row -> contact lists the server does not have
+    reconciled: int  # ledger entries left in flight by a crashed run, resolved against the server
+
+
+class RunStopped(Exception):
+    """Raised inside a worker to stop the whole run (authentication or connectivity failure)."""
+
+    def __init__(self, cause: ApiError | ConfigError, outcome: RowOutcome) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.outcome = outcome
+
+
+class Provisioner:
+    """One run against one account: pre-flight, then the creates."""
+
+    def __init__(
+        self,
+        client: KoreClient,
+        ledger: Ledger,
+        scope: Scope,
+        run_id: str,
+        options: RunOptions,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        now: Callable[[], dt.datetime] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._client = client
+        self._ledger = ledger
+        self._scope = scope
+        self._run_id = run_id
+        self._options = options
+        self._sleep = sleep
+        self._now = now or (lambda: dt.datetime.now(dt.UTC))
+        self._rng = rng or random.Random()  # noqa: S311  (jitter only)
+
+    async def _read(self, attempt: Callable[[], Awaitable[object]]) -> object:
+        return await call_with_retries(
+            attempt, retry_on=READ_RETRYABLE, policy=self._options.retry, sleep=self._sleep, rng=self._rng
+        )
+
+    async def _server_campaigns(self) -> dict[str, Campaign]:
+        async def everything() -> dict[str, Campaign]:
+            found: dict[str, Campaign] = {}
+            async for campaign in self._client.list_campaigns(newest_first=True):
+                found.setdefault(fold_name(campaign.name), campaign)  # newest first: keep the newest
+            return found
+
+        result = await self._read(everything)
+        assert isinstance(result, dict)
+        return result
+
+    async def plan(self, payloads: list[Payload], *, reconcile: bool = True) -> Plan:
+        """Read the server and the ledger; decide what to create, what exists, what cannot be sent.
+
+        With ``reconcile`` (a run, not a plan), entries a crashed run left in flight are settled in the ledger.
+        """
+        server = await self._server_campaigns()
+        lists_result = await self._read(self._client.list_contact_lists)
+        assert isinstance(lists_result, list)
+        known_lists = set(lists_result)
+        entries = self._ledger.entries(self._scope, {fold_name(p.name) for p in payloads})
+        existing: dict[int, Campaign] = {}
+        missing: dict[int, list[str]] = {}
+        to_create: list[Payload] = []
+        reconciled = 0
+        for payload in payloads:
+            key = fold_name(payload.name)
+            entry = entries.get(key)
+            on_server = server.get(key)
+            if reconcile and entry is not None and entry.state is EntryState.IN_FLIGHT:
+                reconciled += 1
+                if on_server is not None:
+                    self._ledger.created(self._scope, payload.name, on_server.id, entry.run_id)
+                else:
+                    self._ledger.failed(self._scope, payload.name, "not on the server after an interrupted send")
+            if on_server is not None:
+                existing[payload.row] = on_server
+            elif entry is not None and entry.state is EntryState.CREATED and entry.campaign_id:
+                existing[payload.row] = Campaign(entry.campaign_id, entry.name, None, {})
+            elif absent := [name for name in payload.body["contactLists"] if name not in known_lists]:
+                missing[payload.row] = absent
+            else:
+                to_create.append(payload)
+        return Plan(to_create, existing, missing, reconciled)
+
+    async def create_all(
+        self, payloads: list[Payload], stop: asyncio.Event, progress: Progress | None = None
+    ) -> tuple[dict[int, RowOutcome], ApiError | ConfigError | None]:
+        """Create the campaigns with ``concurrency`` workers until done, stopped, or a fatal failure."""
+        queue: asyncio.Queue[Payload] = asyncio.Queue()
+        for payload in payloads:
+            queue.put_nowait(payload)
+        outcomes: dict[int, RowOutcome] = {}
+        fatal: list[ApiError | ConfigError] = []
+
+        async def worker() -> None:
+            while not stop.is_set() and not queue.empty():
+                payload = queue.get_nowait()
+                try:
+                    outcome = await self.create_one(payload)
+                except RunStopped as exc:
+                    fatal.append(exc.cause)
+                    stop.set()
+                    outcome = exc.outcome
+                outcomes[payload.row] = outcome
+                if progress is not None:
+                    progress(outcome)
+
+        workers: list[asyncio.Task[object]] = [
+            asyncio.create_task(worker()) for _ in range(max(1, self._options.concurrency))
+        ]
+        stopping: asyncio.Task[object] = asyncio.create_task(stop.wait())
+        pending: set[asyncio.Task[object]] = set(workers)
+        while pending:
+            done, pending = await asyncio.wait(pending | {stopping}, return_when=asyncio.FIRST_COMPLETED)
+            pending.discard(stopping)
+            if stopping in done:
+                break
+        if pending:  # stopped: let in-flight requests finish, but not forever
+            _, late = await asyncio.wait(pending, timeout=self._options.drain_timeout_s)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        stopping.cancel()
+        return outcomes, (fatal[0] if fatal else None)
+
+    async def create_one(self, payload: Payload) -> RowOutcome:
+        """Create one campaign exactly once; the returned outcome says what happened."""
+        sends = 0
+
+        async def send() -> Campaign:
+            nonlocal sends
+            sends += 1
+            return await self._client.create_campaign(payload.body)
+
+        last_error = ""
+        for _ in range(self._options.max_sends):
+            sent_at = self._now()
+            self._ledger.begin(self._scope, payload.name, self._run_id)
+            try:
+                campaign = await call_with_retries(
+                    send,
+                    retry_on=CREATE_RETRYABLE,
+                    policy=self._options.retry,
+                    sleep=self._sleep,
+                    rng=self._rng,
+                )
+            except AmbiguousError as exc:
+                last_error = exc.message
+                log.info(
+                    "row %d: %s; looking '%s' up before sending it again",
+                    payload.row,
+                    exc.message,
+                    payload.name,
+                )
+                try:
+                    found = await self._look_up(payload.name, sent_at)
+                except ApiError as lookup_error:
+                    # Left in flight on purpose: the next run reconciles it against the server.
+                    return self._outcome(
+                        payload,
+                        Status.UNKNOWN,
+                        sends=sends,
+                        error=f"{exc.message}; the look-up that would tell whether it was created failed too "
+                        f"({lookup_error.message}). Run again to reconcile.",
+                    )
+                if found is not None:
+                    self._ledger.created(self._scope, payload.name, found.id, self._run_id)
+                    return self._outcome(payload, Status.CREATED, found, sends=sends)
+                continue
+            except RejectedError as exc:
+                self._ledger.failed(self._scope, payload.name, exc.message)
+                return self._outcome(payload, Status.FAILED, sends=sends, error=exc.message)
+            except (AuthError, NotSentError, ConfigError) as exc:
+                self._ledger.failed(self._scope, payload.name, str(exc))
+                raise RunStopped(exc, self._outcome(payload, Status.FAILED, sends=sends, error=str(exc))) from None
+            except RateLimitedError as exc:
+                self._ledger.failed(self._scope, payload.name, exc.message)
+                return self._outcome(
+                    payload,
+                    Status.FAILED,
+                    sends=sends,
+                    error=f"still rate-limited after {self._options.retry.max_attempts} tries",
+                )
+            self._ledger.created(self._scope, payload.name, campaign.id, self._run_id)
+            return self._outcome(payload, Status.CREATED, campaign, sends=sends)
+        self._ledger.failed(self._scope, payload.name, last_error)
+        return self._outcome(
+            payload,
+            Status.FAILED,
+            sends=sends,
+            error=f"{last_error} (sent {sends} times; each time the server failed and did not create it)",
+        )
+
+    async def _look_up(self, name: str, sent_at: dt.datetime) -> Campaign | None:
+        """Find a campaign by name among the newest, reading back to a little before it was sent."""
+        await self._sleep(self._options.reconcile_delay_s)
+        wanted = fold_name(name)
+        horizon = sent_at - dt.timedelta(seconds=self._options.lookback_s)
+
+        async def scan() -> Campaign | None:
+            async for campaign in self._client.list_campaigns(newest_first=True):
+                if fold_name(campaign.name) == wanted:
+                    return campaign
+                created = _created_at(campaign)
+                if created is not None and created < horizon:
+                    return None
+            return None
+
+        result = await self._read(scan)
+        assert result is None or isinstance(result, Campaign)
+        return result
+
+    def _outcome(
+        self,
+        payload: Payload,
+        status: Status,
+        campaign: Campaign | None = None,
+        *,
+        sends: int = 0,
+        error: str | None = None,
+    ) -> RowOutcome:
+        return RowOutcome(
+            row=payload.row,
+            name=payload.name,
+            status=status,
+            campaign_id=campaign.id if campaign else None,
+            campaign_status=campaign.status if campaign else None,
+            error=error,
+            attempts=sends,
+            finished_at=self._now(),
+        )
+
+
+def _created_at(campaign: Campaign) -> dt.datetime | None:
+    value = campaign.raw.get("createdAt")
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)

@@ -1,0 +1,365 @@
+"""The ``plan`` and ``run`` jobs end to end: input, settings, ledger, the API, the results workbook, the exit code."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import signal
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import aiohttp
+
+from provisioner import __version__
+from provisioner.check import Checked, check_input
+from provisioner.client import KoreClient, open_session
+from provisioner.config import Settings
+from provisioner.errors import ApiError, AuthError, ConfigError, StateError
+from provisioner.exit_codes import ExitCode
+from provisioner.ledger import EntryState, Ledger, default_path, fold_name
+from provisioner.limiter import RollingWindowLimiter, estimate_duration
+from provisioner.load import Limits, input_digest
+from provisioner.logs import register_secret
+from provisioner.outcomes import Report, RowOutcome, RunSummary, Status
+from provisioner.progress import ProgressDisplay
+from provisioner.provision import Plan, Provisioner, RunOptions
+from provisioner.report import write_report
+from provisioner.sandbox import SandboxConfig, running_sandbox
+from provisioner.secret import Secret
+
+log = logging.getLogger("provisioner.run")
+
+SettingsSource = Callable[[], Settings]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One ``run`` (or ``plan``) of one input."""
+
+    input_path: Path
+    settings: SettingsSource
+    options: RunOptions = field(default_factory=RunOptions)
+    out_path: Path | None = None  # default: <input stem>.results.xlsx beside the input
+    state_path: Path | None = None  # default: $PROVISIONER_STATE or the XDG state directory
+    limits: Limits = field(default_factory=Limits)
+    rate_limit: int | None = None  # overrides the settings' rate limit
+    rate_window_s: float = 60.0
+    sandbox: bool = False  # run against an in-process sandbox with generated credentials
+
+    @property
+    def results_path(self) -> Path:
+        """Where the results workbook goes."""
+        if self.out_path is not None:
+            return self.out_path
+        stem = self.input_path.name if self.input_path.is_dir() else self.input_path.stem
+        return self.input_path.parent / f"{stem}.results.xlsx"
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What a job did: the report written, where, and the exit code."""
+
+    report: Report
+    results_path: Path | None
+    plan: Plan | None = None
+    eta_s: float | None = None
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """Return the exit code of the job."""
+        return self.report.summary.exit_code
+
+
+class _Interrupt:
+    """Turns SIGINT/SIGTERM into a stop request; a second signal cuts the drain short."""
+
+    def __init__(self, stop: asyncio.Event) -> None:
+        self.stop = stop
+        self.signal: signal.Signals | None = None
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        installed: list[signal.Signals] = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self._on_signal, sig)
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+                continue
+        try:
+            yield
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        if self.signal is None:
+            log.warning("%s received: finishing requests in flight, sending nothing new", sig.name)
+        self.signal = sig
+        self.stop.set()
+
+    @property
+    def exit_code(self) -> ExitCode | None:
+        if self.signal is None:
+            return None
+        return ExitCode.TERMINATED if self.signal == signal.SIGTERM else ExitCode.INTERRUPTED
+
+
+def run_job(job: Job, *, progress: ProgressDisplay | None = None, dry_run: bool = False) -> JobResult:
+    """Run (or, with ``dry_run``, plan) a job; InputError propagates when the input cannot be read at all."""
+    started = dt.datetime.now(dt.UTC)
+    checked = check_input(job.input_path, job.limits)
+    return asyncio.run(_run(job, checked, started, progress, dry_run))
+
+
+async def _run(
+    job: Job, checked: Checked, started: dt.datetime, progress: ProgressDisplay | None, dry_run: bool
+) -> JobResult:
+    run_id = uuid.uuid4().hex[:12]
+    validated = checked.validated
+    finish = _Finisher(job, checked, run_id, started, "plan" if dry_run else "run")
+    if not validated.valid and not job.options.skip_invalid:
+        return finish(
+            {},
+            ExitCode.INVALID,
+            ["the input has problems: nothing was sent (fix them, or use --skip-invalid to send the valid rows)"],
+            default_status=Status.SKIPPED,
+            default_error="not sent: other rows of the input have problems",
+        )
+    try:
+        async with _settings(job, checked) as settings:
+            finish.settings = settings
+            with _ledger(job, dry_run) as ledger:
+                return await _against_server(job, checked, settings, ledger, run_id, finish, progress, dry_run)
+    except StateError as exc:
+        code = ExitCode.BUSY if "another provisioner run" in str(exc) else ExitCode.CONFIG
+        return finish({}, code, [str(exc)], default_status=Status.SKIPPED, default_error=f"not sent: {exc}")
+    except (ConfigError, ApiError) as exc:
+        return finish(
+            {},
+            ExitCode.CONFIG,
+            [_fatal_note(exc)],
+            default_status=Status.SKIPPED,
+            default_error=f"not sent: {_fatal_note(exc)}",
+        )
+
+
+async def _against_server(
+    job: Job,
+    checked: Checked,
+    settings: Settings,
+    ledger: Ledger,
+    run_id: str,
+    finish: _Finisher,
+    progress: ProgressDisplay | None,
+    dry_run: bool,
+) -> JobResult:
+    rate = job.rate_limit or settings.rate_limit
+    limiter = RollingWindowLimiter(rate, window_s=job.rate_window_s)
+    seconds = job.options.request_timeout_s
+    timeout = aiohttp.ClientTimeout(total=seconds, connect=min(10.0, seconds), sock_read=seconds)
+    session = open_session(settings, timeout=timeout, limit=max(job.options.concurrency, 1) * 2)
+    async with session:
+        client = KoreClient(settings, session, limiter=limiter)
+        engine = Provisioner(client, ledger, settings.scope, run_id, job.options)
+        plan = await engine.plan(checked.payloads, reconcile=not dry_run)
+        outcomes = _planned_outcomes(plan, finish.now)
+        eta = estimate_duration(len(plan.to_create), rate, job.rate_window_s)
+        if dry_run:
+            result = finish(outcomes, ExitCode.OK, [], default_status=None)
+            return replace(result, plan=plan, eta_s=eta)
+        log.info(
+            "%d to create, %d already exist, %d cannot be sent; at %d requests/min this takes at least %s",
+            len(plan.to_create),
+            len(plan.existing),
+            len(plan.missing_lists),
+            rate,
+            _human(eta),
+        )
+        stop = asyncio.Event()
+        interrupt = _Interrupt(stop)
+        if progress is not None:
+            progress.start(len(plan.to_create))
+        try:
+            with interrupt.installed():
+                created, fatal = await engine.create_all(
+                    plan.to_create, stop, progress.advance if progress is not None else None
+                )
+        finally:
+            if progress is not None:
+                progress.close()
+        outcomes.update(created)
+        notes: list[str] = []
+        code = _exit_code(outcomes, checked)
+        if fatal is not None:
+            notes.append(_fatal_note(fatal))
+            code = ExitCode.CONFIG
+        if interrupt.exit_code is not None:
+            notes.append(
+                f"interrupted ({interrupt.signal.name if interrupt.signal else ''}): "
+                "rows not yet sent are 'skipped'; run again to finish"
+            )
+            code = interrupt.exit_code
+        stopped_reason = notes[0] if notes else "not sent"
+        in_flight = ledger.entries(settings.scope)
+        for payload in plan.to_create:
+            if payload.row in outcomes:
+                continue
+            entry = in_flight.get(fold_name(payload.name))
+            unknown = entry is not None and entry.run_id == run_id and entry.state is EntryState.IN_FLIGHT
+            outcomes[payload.row] = RowOutcome(
+                payload.row,
+                payload.name,
+                Status.UNKNOWN if unknown else Status.SKIPPED,
+                error=(
+                    "was being created when the run stopped; the next run checks the server and finishes it"
+                    if unknown
+                    else f"not sent: {stopped_reason}"
+                ),
+                finished_at=finish.now(),
+            )
+        return replace(finish(outcomes, code, notes, default_status=None), plan=plan, eta_s=eta)
+
+
+def _planned_outcomes(plan: Plan, now: Callable[[], dt.datetime]) -> dict[int, RowOutcome]:
+    outcomes: dict[int, RowOutcome] = {}
+    for row, campaign in plan.existing.items():
+        outcomes[row] = RowOutcome(row, campaign.name, Status.EXISTS, campaign.id, campaign.status, finished_at=now())
+    for row, names in plan.missing_lists.items():
+        listed = ", ".join(f"'{n}'" for n in names)
+        outcomes[row] = RowOutcome(
+            row,
+            "",
+            Status.FAILED,
+            error=f"contact list(s) {listed} do not exist on the server; create them or fix the names. Not sent.",
+            finished_at=now(),
+        )
+    return outcomes
+
+
+def _exit_code(outcomes: dict[int, RowOutcome], checked: Checked) -> ExitCode:
+    if any(o.status in (Status.FAILED, Status.UNKNOWN) for o in outcomes.values()):
+        return ExitCode.FAILED
+    if not checked.validated.valid:
+        return ExitCode.INVALID
+    return ExitCode.OK
+
+
+def _fatal_note(error: ApiError | ConfigError) -> str:
+    if isinstance(error, AuthError):
+        return f"authentication failed: {error}"
+    if isinstance(error, ApiError):
+        return f"the server could not be reached or kept failing: {error}"
+    return str(error)
+
+
+class _Finisher:
+    """Turns the outcomes known so far into the full, input-ordered report and writes the results workbook."""
+
+    def __init__(self, job: Job, checked: Checked, run_id: str, started: dt.datetime, command: str) -> None:
+        self.job = job
+        self.checked = checked
+        self.run_id = run_id
+        self.started = started
+        self.command = command
+        self.settings: Settings | None = None
+
+    @staticmethod
+    def now() -> dt.datetime:
+        return dt.datetime.now(dt.UTC)
+
+    def __call__(
+        self,
+        known: dict[int, RowOutcome],
+        code: ExitCode,
+        notes: list[str],
+        *,
+        default_status: Status | None,
+        default_error: str | None = None,
+    ) -> JobResult:
+        validated = self.checked.validated
+        names = validated.campaigns["name"]
+        outcomes: list[RowOutcome] = []
+        for row in validated.campaigns.index.tolist():
+            name = str(names[row]) if names[row] is not None else ""
+            if row in validated.blocked:
+                outcomes.append(RowOutcome(row, name, Status.INVALID, error=validated.blocked[row]))
+            elif row in known:
+                outcomes.append(replace(known[row], name=name))
+            elif default_status is not None:
+                outcomes.append(RowOutcome(row, name, default_status, error=default_error))
+        settings = self.settings
+        summary = RunSummary(
+            run_id=self.run_id,
+            command=self.command,
+            input_name=self.job.input_path.name,
+            input_sha256=input_digest(self.job.input_path),
+            started=self.started,
+            finished=self.now(),
+            exit_code=code,
+            tool_version=__version__,
+            host=settings.host if settings else None,
+            account_id=settings.account_id if settings else None,
+            stream_id=settings.stream_id if settings else None,
+            notes=tuple(notes),
+        )
+        report = Report(summary, outcomes, validated.problems)
+        if self.command == "plan":
+            return JobResult(report, None)
+        path = self.job.results_path
+        write_report(path, report, validated.workbook)
+        return JobResult(report, path)
+
+
+@contextlib.asynccontextmanager
+async def _settings(job: Job, checked: Checked) -> AsyncIterator[Settings]:
+    if not job.sandbox:
+        settings = job.settings()
+        register_secret(settings.client_secret)
+        yield settings
+        return
+    lists = {n for p in checked.payloads for n in p.body["contactLists"]}
+    config = SandboxConfig(contact_lists=frozenset(lists), rate_limit=job.rate_limit or 60, window_s=job.rate_window_s)
+    register_secret(config.client_secret)
+    async with running_sandbox(config) as server:
+        log.info("sandbox serving on %s (it knows the contact lists the input names)", server.url)
+        yield Settings(
+            host=server.url,
+            stream_id=config.stream_id,
+            account_id=config.account_id,
+            iid=config.iid,
+            client_id=config.client_id,
+            client_secret=Secret(config.client_secret),
+            rate_limit=config.rate_limit,
+        )
+
+
+@contextlib.contextmanager
+def _ledger(job: Job, read_only: bool) -> Iterator[Ledger]:
+    if job.state_path is None and job.sandbox:
+        # A sandbox lives for one run on a random port: keep its bookkeeping out of the real ledger.
+        with (
+            tempfile.TemporaryDirectory(prefix="provisioner-sandbox-") as folder,
+            Ledger(Path(folder) / "ledger.sqlite3") as ledger,
+        ):
+            yield ledger
+        return
+    with Ledger(job.state_path or default_path(), lock=not read_only) as ledger:
+        yield ledger
+
+
+def _human(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, rest = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {rest} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"

@@ -1,0 +1,67 @@
+"""Builders shared by tests: real workbooks written with openpyxl."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+
+from provisioner import spec
+
+GOOD_CAMPAIGN: dict[str, Any] = {
+    "name": "Spring Renewals East",
+    "description": "Renewal reminders",
+    "contact_lists": "Renewals East",
+    "dnc_list": "Global DNC",
+    "priority": 3,
+    "caller_id": "+14155550123",
+    "frequency": "WEEKLY",
+    "timezone": "America/New_York",
+    "dialing_order": "FIFO",
+    "max_attempts_per_record": 3,
+    "default_retry_period": 60,
+    "max_ring_time": 30,
+    "experience_flow_name": "Renewal Flow",
+    "enable_machine_detect": "detect",
+}
+LABELS = {c.key: c.label for cols in spec.SHEET_COLUMNS.values() for c in cols}
+
+
+def campaign(**changes: Any) -> dict[str, Any]:
+    """Return a valid campaign row with some values changed."""
+    return {**GOOD_CAMPAIGN, **changes}
+
+
+def window(key: str, day: object = "MO-FR", start: object = dt.time(9), end: object = dt.time(17)) -> dict[str, Any]:
+    """Return one CallingHours row."""
+    return {"campaign": key, "day": day, "start": start, "end": end}
+
+
+def write_book(
+    path: Path,
+    campaigns: Sequence[dict[str, Any]],
+    hours: Sequence[dict[str, Any]] | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+) -> Path:
+    """Write a real .xlsx with Campaigns and CallingHours sheets; headers default to the template labels."""
+    hours = [window(c["name"]) for c in campaigns] if hours is None else hours
+    names = {**LABELS, **(headers or {})}
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = spec.CAMPAIGNS
+    _fill(sheet, campaigns, names)
+    _fill(book.create_sheet(spec.CALLING_HOURS), hours, names)
+    book.save(path)
+    return path
+
+
+def _fill(sheet: Any, rows: Sequence[dict[str, Any]], names: dict[str, str]) -> None:
+    keys = list(dict.fromkeys(k for row in rows for k in row)) or ["name"]
+    sheet.append([names.get(k, k) for k in keys])
+    for row in rows:
+        sheet.append([row.get(k) for k in keys])

@@ -1,0 +1,452 @@
+"""The results workbook: written from a real loaded input, read back with openpyxl (and with the loader)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import uuid
+import zipfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from openpyxl.workbook.workbook import Workbook as OpenpyxlWorkbook
+from openpyxl.worksheet.worksheet import Worksheet
+
+from provisioner import spec
+from provisioner.exit_codes import ExitCode
+from provisioner.load import Workbook, load_workbook
+from provisioner.logs import register_secret
+from provisioner.outcomes import Report, RowOutcome, RunSummary, Status
+from provisioner.problems import Problem
+from provisioner.report import ERROR_COLUMNS, STATUS_COLOURS, _duration, console_summary, write_report
+from provisioner.spec import CAMPAIGN_COLUMNS
+
+SECRET = f"client-secret-{uuid.uuid4().hex}"
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJib3QifQ.c2lnbmF0dXJlLXBhcnQ"
+STARTED = dt.datetime(2026, 11, 28, 6, 0, 3, tzinfo=dt.UTC)
+FINISHED = STARTED + dt.timedelta(minutes=8, seconds=12)
+TIME_FORMAT = "h:mm AM/PM"
+HYPERLINK = '=HYPERLINK("http://evil.example/?x=1","click me")'
+
+EXTRA_HEADERS = ["Owner", "Best Time", "Go-live"]
+CAMPAIGN_HEADERS = [c.label for c in CAMPAIGN_COLUMNS] + EXTRA_HEADERS
+NAMES = ["Alpha", "Bravo", "Charlie", "Delta", "Echo", "Foxtrot"]
+# Typed-as-text cells of the input that a spreadsheet would run as formulas: (spreadsheet row, header) -> text
+RISKY_INPUT = {
+    (2, "Description"): HYPERLINK,
+    (3, "Owner"): "+1 555 0100",
+    (5, "Owner"): "-x",
+    (6, "Owner"): "@x",
+    (7, "Description"): "#N/A",
+    (8, "Owner"): "\tindented",
+}
+
+OUTCOMES = [
+    RowOutcome(2, "Alpha", Status.CREATED, "cmp-1", "Ready", None, 1, FINISHED),
+    RowOutcome(3, "Bravo", Status.EXISTS, "cmp-2", "Preparing", None, 0, FINISHED),
+    RowOutcome(5, "Charlie", Status.FAILED, error=f"HTTP 401: token {JWT} refused for {SECRET}", attempts=3),
+    RowOutcome(6, "=1+2", Status.INVALID, error="-priority must be a whole number from 1 to 5"),
+    RowOutcome(7, "Echo", Status.SKIPPED, error="@not attempted: the run stopped"),
+    RowOutcome(8, "Foxtrot", Status.UNKNOWN, attempts=2, error="timed out", finished_at=FINISHED),
+    RowOutcome(99, "Ghost", Status.FAILED, error="no such row"),
+]
+PROBLEMS = (
+    Problem("Campaigns", 6, "Priority", "=SUM(A1:A9)", "out_of_range", "must be a whole number from 1 to 5"),
+    Problem("Campaigns", 1, None, "Owner", "unknown_column", 'Column "Owner" is not read.', "warning"),
+    Problem("CallingHours", 3, "Start", "+9", "bad_time", f"cannot read the time (key {SECRET}, jwt {JWT})"),
+)
+ISO_WITH_OFFSET = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$")
+
+
+def write_input(path: Path) -> None:
+    """Write a campaigns workbook as a user would: numbers, times, dates, text that looks like code."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = spec.CAMPAIGNS
+    sheet.append(CAMPAIGN_HEADERS)
+    for number, name in enumerate(NAMES):
+        values: list[object] = [int(c.example) if c.kind == "int" else c.example for c in CAMPAIGN_COLUMNS]
+        values[0] = name
+        sheet.append([*values, f"owner {number}", dt.time(9, 30 + number), dt.date(2026, 3, 1 + number)])
+        sheet.cell(row=sheet.max_row, column=len(values) + 2).number_format = TIME_FORMAT
+        if number == 1:
+            sheet.append([])  # the loader skips a blank line: spreadsheet rows are 2, 3, 5, 6…
+    sheet.cell(row=3, column=CAMPAIGN_HEADERS.index("Priority") + 1).value = 2.5
+    for (row, header), text in RISKY_INPUT.items():
+        cell = sheet.cell(row=row, column=CAMPAIGN_HEADERS.index(header) + 1)
+        cell.value = text
+        cell.data_type = "s"
+    hours = book.create_sheet(spec.CALLING_HOURS)
+    hours.append([c.label for c in spec.HOURS_COLUMNS])
+    hours.append(["Weekday Business Hours", "MO-FR", dt.time(9), dt.time(17, 30)])
+    hours.append(["Weekday Business Hours", "SA", dt.time(10), dt.time(14)])
+    for row in hours.iter_rows(min_row=2, min_col=3, max_col=4):
+        for cell in row:
+            cell.number_format = TIME_FORMAT
+    book.save(path)
+
+
+SUMMARY = RunSummary(
+    run_id="run-7f3a",
+    command="run",
+    input_name="Spring.xlsx",
+    input_sha256="ab" * 32,
+    started=STARTED,
+    finished=FINISHED,
+    exit_code=ExitCode.FAILED,
+    tool_version="1.2.3",
+    host="https://platform.example",
+    account_id="acct-1",
+    stream_id="st-9",
+    notes=("interrupted by SIGTERM", "2 campaigns left unknown"),
+)
+
+
+def make_report(outcomes: list[RowOutcome], problems: tuple[Problem, ...] = PROBLEMS, **field: Any) -> Report:
+    return Report(replace(SUMMARY, **field), outcomes, problems)
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Workbook:
+    register_secret(SECRET)
+    path = tmp_path_factory.mktemp("input") / "Spring.xlsx"
+    write_input(path)
+    return load_workbook(path)
+
+
+@pytest.fixture(scope="module")
+def written(source: Workbook, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("report") / "Spring.results.xlsx"
+    assert write_report(path, make_report(OUTCOMES), source) == path
+    return path
+
+
+@pytest.fixture(scope="module")
+def book(written: Path) -> OpenpyxlWorkbook:
+    return openpyxl.load_workbook(written)
+
+
+def rows(sheet: Worksheet) -> list[list[object]]:
+    return [[cell.value for cell in row] for row in sheet.iter_rows()]
+
+
+def summary_fields(sheet: Worksheet) -> dict[str, object]:
+    """Read the key/value table: from row 2 to the first blank line."""
+    fields: dict[str, object] = {}
+    for key, value in sheet.iter_rows(min_row=2, max_col=2, values_only=True):
+        if key is None:
+            break
+        fields[str(key)] = value
+    return fields
+
+
+def counts_table(sheet: Worksheet) -> list[list[object]]:
+    table = [list(r) for r in sheet.iter_rows(max_col=2, values_only=True)]
+    start = table.index(["Status", "Campaigns"])
+    return table[start + 1 : start + 2 + len(Status)]
+
+
+def sheet_xml(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as archive:
+        return {n: archive.read(n) for n in archive.namelist() if n.startswith("xl/worksheets/sheet")}
+
+
+# --- layout ---------------------------------------------------------------------------------------
+
+
+def test_sheets_come_in_order(book: OpenpyxlWorkbook) -> None:
+    assert book.sheetnames == [spec.SUMMARY, spec.RESULTS, spec.CALLING_HOURS, spec.ERRORS]
+
+
+def test_summary_holds_the_run_facts(book: OpenpyxlWorkbook) -> None:
+    fields = summary_fields(book[spec.SUMMARY])
+    assert fields == {
+        "Run ID": "run-7f3a",
+        "Command": "run",
+        "Input file": "Spring.xlsx",
+        "Input SHA-256": "ab" * 32,
+        "Started": "2026-11-28T06:00:03+00:00",
+        "Finished": "2026-11-28T06:08:15+00:00",
+        "Duration (s)": 492,
+        "Duration": "8 min 12 s",
+        "Host": "https://platform.example",
+        "Account ID": "acct-1",
+        "Stream ID": "st-9",
+        "Tool version": "1.2.3",
+        "Exit code": 1,
+        "Exit code meaning": ExitCode.FAILED.meaning,
+        "Problems": "2 errors, 1 warning",
+        "Notes": "interrupted by SIGTERM\n2 campaigns left unknown",
+    }
+
+
+def test_summary_counts_every_status_in_enum_order_with_a_total_and_a_chart(
+    book: OpenpyxlWorkbook, written: Path
+) -> None:
+    assert counts_table(book[spec.SUMMARY]) == [
+        ["created", 1],
+        ["exists", 1],
+        ["failed", 2],
+        ["invalid", 1],
+        ["skipped", 1],
+        ["unknown", 1],
+        ["Total", 7],
+    ]
+    with zipfile.ZipFile(written) as archive:
+        charts = [n for n in archive.namelist() if n.startswith("xl/charts/chart")]
+        assert len(charts) == 1
+        assert b"Campaigns by status" in archive.read(charts[0])
+
+
+def test_results_list_outcomes_in_order_then_the_input_columns_as_written(
+    book: OpenpyxlWorkbook, source: Workbook
+) -> None:
+    table = rows(book[spec.RESULTS])
+    assert table[0] == [*spec.RESULT_COLUMNS, *CAMPAIGN_HEADERS]
+    assert [r[:3] for r in table[1:]] == [[o.row, o.name, o.status.value] for o in OUTCOMES]
+    by_key = [dict(zip(table[0], line, strict=False)) for line in table[1:]]
+    assert by_key[0]["campaign_id"] == "cmp-1"
+    assert by_key[0]["campaign_status"] == "Ready"
+    assert by_key[0]["attempts"] == 1
+    assert by_key[0]["finished_at"] == "2026-11-28T06:08:15+00:00"
+    assert by_key[3]["finished_at"] is None
+    assert by_key[2]["Campaign Name"] == "Charlie"  # row 5 after the blank line: taken by row number
+    assert by_key[1]["Priority"] == 2.5
+    assert by_key[0]["Priority"] == 3
+    assert by_key[0]["Go-live"] == dt.datetime(2026, 3, 1)
+    assert by_key[6]["Campaign Name"] is None  # row 99 is not in the input
+    assert table[7][: len(spec.RESULT_COLUMNS)] == [99, "Ghost", "failed", None, None, "no such row", 0, None]
+    assert set(table[7][len(spec.RESULT_COLUMNS) :]) == {None}
+
+
+def test_results_write_times_as_time_cells_with_the_template_format(book: OpenpyxlWorkbook) -> None:
+    sheet = book[spec.RESULTS]
+    column = len(spec.RESULT_COLUMNS) + CAMPAIGN_HEADERS.index("Best Time") + 1
+    cell = sheet.cell(row=2, column=column)
+    assert cell.value == dt.time(9, 30)
+    assert cell.number_format == TIME_FORMAT
+
+
+def test_each_status_has_its_own_fill(book: OpenpyxlWorkbook) -> None:
+    sheet = book[spec.RESULTS]
+    fills = {}
+    for row in range(2, 2 + len(OUTCOMES)):
+        cell = sheet.cell(row=row, column=spec.RESULT_COLUMNS.index("status") + 1)
+        fills[cell.value] = cell.fill.fgColor.rgb
+    assert fills == {s.value: "00" + STATUS_COLOURS[s] for s in Status}
+    assert len(set(fills.values())) == len(Status)
+
+
+def test_tables_have_styled_frozen_filtered_headers_and_fitted_widths(book: OpenpyxlWorkbook) -> None:
+    for name, width, error_column in (
+        (spec.RESULTS, len(spec.RESULT_COLUMNS) + len(CAMPAIGN_HEADERS), "error"),
+        (spec.ERRORS, len(ERROR_COLUMNS), "error"),
+        (spec.CALLING_HOURS, len(spec.HOURS_COLUMNS), None),
+    ):
+        sheet = book[name]
+        last = openpyxl.utils.get_column_letter(width)
+        assert sheet.freeze_panes == "A2", name
+        assert sheet.auto_filter.ref == f"A1:{last}{sheet.max_row}", name
+        header = sheet[1]
+        assert all(cell.font.bold and cell.fill.fill_type == "solid" for cell in header), name
+        letters = [openpyxl.utils.get_column_letter(i) for i in range(1, width + 1)]
+        widths = [sheet.column_dimensions[letter].width for letter in letters]
+        assert all(8 <= w <= 80 for w in widths), (name, widths)
+        if error_column is not None:
+            position = [c.value for c in header].index(error_column)
+            assert widths[position] >= 40
+            assert max(widths[:position] + widths[position + 1 :]) <= 60
+            messages = [row[position] for row in sheet.iter_rows(min_row=2) if row[position].value]
+            assert messages and all(cell.alignment.wrap_text for cell in messages), name
+
+
+def test_calling_hours_are_written_back_as_read(book: OpenpyxlWorkbook) -> None:
+    sheet = book[spec.CALLING_HOURS]
+    assert rows(sheet) == [
+        [c.label for c in spec.HOURS_COLUMNS],
+        ["Weekday Business Hours", "MO-FR", dt.time(9), dt.time(17, 30)],
+        ["Weekday Business Hours", "SA", dt.time(10), dt.time(14)],
+    ]
+    assert {sheet.cell(row=r, column=c).number_format for r in (2, 3) for c in (3, 4)} == {TIME_FORMAT}
+
+
+def test_errors_list_every_problem(book: OpenpyxlWorkbook) -> None:
+    table = rows(book[spec.ERRORS])
+    assert table[0] == list(ERROR_COLUMNS)
+    assert table[1] == [
+        "Campaigns",
+        6,
+        "Priority",
+        "=SUM(A1:A9)",
+        PROBLEMS[0].message,
+        "out_of_range",
+        "error",
+    ]
+    assert table[2] == [
+        "Campaigns",
+        1,
+        None,
+        "Owner",
+        'Column "Owner" is not read.',
+        "unknown_column",
+        "warning",
+    ]
+    assert table[3][:4] == ["CallingHours", 3, "Start", "+9"]
+    assert len(table) == 1 + len(PROBLEMS)
+
+
+def test_the_results_workbook_loads_back_with_the_same_input_values(written: Path, source: Workbook) -> None:
+    again = load_workbook(written)
+    original = source.campaigns.source
+    matching = [o.row for o in OUTCOMES if o.row in original.index]
+    assert again.campaigns.source[list(original.columns)].iloc[: len(matching)].to_numpy().tolist() == (
+        original.loc[matching].to_numpy().tolist()
+    )
+    assert again.hours.source.to_numpy().tolist() == source.hours.source.to_numpy().tolist()
+    assert list(again.hours.source.columns) == list(source.hours.source.columns)
+
+
+# --- safety ---------------------------------------------------------------------------------------
+
+
+def test_text_that_looks_like_a_formula_stays_text(book: OpenpyxlWorkbook, written: Path) -> None:
+    results = book[spec.RESULTS]
+    header = [c.value for c in results[1]]
+    line_of = {o.row: line for line, o in enumerate(OUTCOMES, start=2)}
+    cells = [results.cell(row=line_of[row], column=header.index(name) + 1) for (row, name) in RISKY_INPUT]
+    cells += [
+        results.cell(row=5, column=2),  # name "=1+2"
+        results.cell(row=5, column=6),  # error "-priority…"
+        results.cell(row=6, column=6),  # error "@not attempted…"
+        book[spec.ERRORS].cell(row=2, column=4),  # value "=SUM(A1:A9)"
+        book[spec.ERRORS].cell(row=4, column=4),  # value "+9"
+    ]
+    expected = [*RISKY_INPUT.values(), "=1+2", OUTCOMES[3].error, OUTCOMES[4].error, "=SUM(A1:A9)", "+9"]
+    assert [c.value for c in cells] == expected
+    assert all(c.data_type == "s" and c.quotePrefix for c in cells)
+    for name, xml in sheet_xml(written).items():
+        assert b"<f>" not in xml and b"<f " not in xml, name
+
+
+def test_secrets_and_jwts_are_masked(book: OpenpyxlWorkbook, written: Path) -> None:
+    error = rows(book[spec.RESULTS])[3][spec.RESULT_COLUMNS.index("error")]
+    assert error == "HTTP 401: token *** refused for ***"
+    assert rows(book[spec.ERRORS])[3][4] == "cannot read the time (key ***, jwt ***)"
+    with zipfile.ZipFile(written) as archive:
+        for name in archive.namelist():
+            data = archive.read(name)
+            assert SECRET.encode() not in data and JWT.encode() not in data, name
+
+
+def test_control_characters_do_not_break_the_workbook(tmp_path: Path) -> None:
+    outcome = RowOutcome(2, "bell\x07name", Status.FAILED, error="nul\x00byte")
+    path = write_report(tmp_path / "r.xlsx", make_report([outcome]), None)
+    line = rows(openpyxl.load_workbook(path)[spec.RESULTS])[1]
+    assert line[1:3] == ["bell\ufffdname", "failed"]
+    assert line[5] == "nul\ufffdbyte"
+
+
+def test_cells_hidden_under_a_merged_range_are_written_empty(tmp_path: Path) -> None:
+    path = tmp_path / "merged.xlsx"
+    write_input(path)
+    typed = openpyxl.load_workbook(path)
+    column = CAMPAIGN_HEADERS.index("DNC List") + 1
+    typed[spec.CAMPAIGNS].merge_cells(start_row=6, end_row=7, start_column=column, end_column=column)
+    typed.save(path)
+    report = write_report(tmp_path / "r.xlsx", make_report(OUTCOMES), load_workbook(path))
+    results = openpyxl.load_workbook(report)[spec.RESULTS]
+    dnc = [results.cell(row=line, column=len(spec.RESULT_COLUMNS) + column).value for line in (5, 6)]
+    assert dnc == ["Global DNC", None]  # rows 6 and 7 of the input
+
+
+# --- reports without outcomes or input ------------------------------------------------------------
+
+
+def test_a_validate_report_has_summary_and_errors_only(source: Workbook, tmp_path: Path) -> None:
+    finished = STARTED + dt.timedelta(seconds=0.4)
+    report = make_report([], command="validate", exit_code=ExitCode.INVALID, finished=finished)
+    path = write_report(tmp_path / "problems.xlsx", report, source)
+    book = openpyxl.load_workbook(path)
+    assert book.sheetnames == [spec.SUMMARY, spec.ERRORS]
+    summary = book[spec.SUMMARY]
+    assert summary_fields(summary)["Duration"] == "0.4 s"
+    assert summary_fields(summary)["Exit code"] == 2
+    assert ["Status", "Campaigns"] not in [list(r) for r in summary.iter_rows(max_col=2, values_only=True)]
+    with zipfile.ZipFile(path) as archive:
+        assert not [n for n in archive.namelist() if n.startswith("xl/charts/")]
+    assert len(rows(book[spec.ERRORS])) == 1 + len(PROBLEMS)
+
+
+def test_errors_sheet_is_there_with_its_header_when_there_are_no_problems(tmp_path: Path) -> None:
+    outcomes = [RowOutcome(2, "Alpha", Status.CREATED, "cmp-1")]
+    report = make_report(outcomes, problems=(), exit_code=ExitCode.OK)
+    book = openpyxl.load_workbook(write_report(tmp_path / "r.xlsx", report, None))
+    assert book.sheetnames == [spec.SUMMARY, spec.RESULTS, spec.ERRORS]  # no input: no CallingHours
+    assert rows(book[spec.ERRORS]) == [list(ERROR_COLUMNS)]
+    assert rows(book[spec.RESULTS])[0] == list(spec.RESULT_COLUMNS)
+    assert summary_fields(book[spec.SUMMARY])["Problems"] == "none"
+
+
+# --- atomic write ---------------------------------------------------------------------------------
+
+
+def test_a_failed_rename_leaves_no_temporary_file(tmp_path: Path) -> None:
+    (tmp_path / "r.xlsx").mkdir()
+    with pytest.raises(IsADirectoryError):
+        write_report(tmp_path / "r.xlsx", make_report(OUTCOMES), None)
+    assert [p.name for p in tmp_path.iterdir()] == ["r.xlsx"]
+
+
+def test_an_existing_report_is_replaced_only_by_a_complete_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_report(tmp_path / "r.xlsx", make_report(OUTCOMES, run_id="first"), None)
+    before = path.read_bytes()
+
+    def disk_full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "fsync", disk_full)
+        with pytest.raises(OSError, match="No space"):
+            write_report(path, make_report(OUTCOMES, run_id="second"), None)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["r.xlsx"]
+
+    write_report(path, make_report(OUTCOMES, run_id="third"), None)
+    assert summary_fields(openpyxl.load_workbook(path)[spec.SUMMARY])["Run ID"] == "third"
+    assert [p.name for p in tmp_path.iterdir()] == ["r.xlsx"]
+
+
+# --- console line ---------------------------------------------------------------------------------
+
+
+def test_console_summary_is_one_line_with_counts_exit_code_duration_and_file() -> None:
+    report = make_report(OUTCOMES, input_name=f"Spring\n{SECRET}.xlsx")
+    line = console_summary(report, Path("out/Spring.results.xlsx"))
+    assert line == (
+        "Spring ***.xlsx: 1 created, 1 exists, 2 failed, 1 invalid, 1 skipped, 1 unknown, "
+        f"2 errors, 1 warning (exit 1: {ExitCode.FAILED.meaning}) in 8 min 12 s → out/Spring.results.xlsx"
+    )
+
+
+def test_console_summary_without_outcomes_or_problems() -> None:
+    report = make_report([], problems=(), command="validate", exit_code=ExitCode.OK, finished=STARTED)
+    assert console_summary(report) == f"Spring.xlsx: nothing to do (exit 0: {ExitCode.OK.meaning}) in 0.0 s"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [
+        (0.42, "0.4 s"),
+        (9.94, "9.9 s"),
+        (42.4, "42 s"),
+        (492, "8 min 12 s"),
+        (3600, "1 h 0 min 0 s"),
+        (7384.6, "2 h 3 min 5 s"),
+    ],
+)
+def test_durations_read_the_way_people_say_them(seconds: float, shown: str) -> None:
+    assert _duration(seconds) == shown

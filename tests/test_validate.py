@@ -1,0 +1,171 @@
+import datetime as dt
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from provisioner.load import load_workbook
+from provisioner.payloads import build_payloads
+from provisioner.template import write_template
+from provisioner.validate import validate
+from tests.helpers import campaign, window, write_book
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = Path(__file__).parent / "golden" / "example-payloads.json"
+
+
+def check(path: Path):
+    return validate(load_workbook(path))
+
+
+def codes(result) -> set[tuple[int | None, str]]:
+    return {(p.row, p.code) for p in result.problems}
+
+
+def test_example_payloads_match_the_golden_file() -> None:
+    result = check(ROOT / "examples" / "campaigns.xlsx")
+    assert result.valid, result.problems
+    bodies = [p.body for p in build_payloads(result)]
+    if os.environ.get("UPDATE_GOLDEN"):
+        GOLDEN.write_text(json.dumps(bodies, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert bodies == json.loads(GOLDEN.read_text(encoding="utf-8"))
+
+
+def test_csv_example_builds_the_same_bodies_as_the_workbook() -> None:
+    xlsx = [p.body for p in build_payloads(check(ROOT / "examples" / "campaigns.xlsx"))]
+    csv = [p.body for p in build_payloads(check(ROOT / "examples" / "campaigns-csv"))]
+    assert csv == xlsx
+
+
+def test_a_fresh_template_is_valid(tmp_path: Path) -> None:
+    result = check(write_template(tmp_path / "t.xlsx"))
+    assert result.valid, result.problems
+    assert len(build_payloads(result)) == 1
+
+
+def test_broken_example_reports_every_typical_mistake_at_its_row() -> None:
+    result = check(ROOT / "examples" / "broken.xlsx")
+    assert not result.valid
+    expected = {
+        (3, "phone_stored_as_number"),
+        (4, "out_of_range"),
+        (5, "not_whole"),
+        (6, "not_allowed"),
+        (7, "duplicate_name"),
+        (8, "duplicate_name"),
+        (9, "too_long"),
+        (10, "unknown_timezone"),
+        (11, "missing_value"),
+        (12, "list_count"),
+        (13, "not_allowed"),
+        (14, "no_calling_hours"),
+        (15, "out_of_range"),
+    }
+    assert expected <= codes(result)
+    hours = {(p.row, p.code) for p in result.problems if p.sheet == "CallingHours"}
+    assert hours == {
+        (3, "overlapping_window"),
+        (4, "not_a_day"),
+        (5, "end_before_start"),
+        (6, "unused_hours_key"),
+    }
+    assert result.sendable_rows == []
+
+
+def test_body_has_exact_api_types_and_weekday_order(tmp_path: Path) -> None:
+    path = write_book(
+        tmp_path / "a.xlsx",
+        [
+            campaign(
+                priority=2.0,
+                max_ring_time="45",
+                frequency="daily",
+                enable_machine_detect="NO",
+                contact_lists="A;\nB",
+                caller_id="+1 415 555 0123",
+            )
+        ],
+        [
+            window("Spring Renewals East", "FR", "1pm", "5:30 PM"),
+            window("spring renewals east", "mo", 0.375, 0.5),
+            window("Spring Renewals East", "Monday", dt.time(13), dt.time(17)),
+        ],
+    )
+    (payload,) = build_payloads(check(path))
+    body = payload.body
+    assert body["priority"] == "2"
+    assert body["dncLists"] == {"name": "Global DNC"}
+    assert body["contactLists"] == ["A", "B"]
+    assert body["enableMachineDetect"] == "no"
+    assert body["campaignType"] == "voice"
+    assert body["dialingMode"] == "Agentless"
+    strategy = body["dialingStrategy"]
+    assert strategy["maxRingTime"] == 45 and isinstance(strategy["maxRingTime"], int)
+    assert strategy["callerId"] == {"phoneNumber": "+14155550123"}
+    assert strategy["callingHours"]["frequency"] == "DAILY"
+    assert strategy["callingHours"]["days"] == [
+        {"day": "MO", "start": "9:00 AM", "end": "12:00 PM"},
+        {"day": "MO", "start": "1:00 PM", "end": "5:00 PM"},
+        {"day": "FR", "start": "1:00 PM", "end": "5:30 PM"},
+    ]
+
+
+def test_campaigns_share_hours_through_a_key(tmp_path: Path) -> None:
+    path = write_book(
+        tmp_path / "a.xlsx",
+        [campaign(name="A", calling_hours="Office"), campaign(name="B", calling_hours="office ")],
+        [window("Office", "MO-WE")],
+    )
+    payloads = build_payloads(check(path))
+    assert [len(p.body["dialingStrategy"]["callingHours"]["days"]) for p in payloads] == [3, 3]
+
+
+def test_problem_rows_block_only_their_campaigns(tmp_path: Path) -> None:
+    path = write_book(
+        tmp_path / "a.xlsx",
+        [campaign(name="A"), campaign(name="B", priority=9), campaign(name="C")],
+        [window("A"), window("B"), window("C", start="5pm", end="9am")],
+    )
+    result = check(path)
+    assert result.sendable_rows == [2]
+    assert "Priority" in result.blocked[3]
+    assert "calling hours 'C' have problems on CallingHours row(s) 4" in result.blocked[4]
+
+
+def test_all_problems_are_reported_at_once_with_location_value_and_plain_message(tmp_path: Path) -> None:
+    path = write_book(
+        tmp_path / "a.xlsx",
+        [campaign(name="A", priority="high", max_ring_time=3, timezone="Nowhere")],
+        [window("A")],
+    )
+    result = check(path)
+    by_code = {p.code: p for p in result.problems}
+    assert set(by_code) == {"not_a_number", "out_of_range", "unknown_timezone"}
+    ring = by_code["out_of_range"]
+    assert (ring.sheet, ring.row, ring.column, ring.value) == ("Campaigns", 2, "Max Ring Time (s)", "3")
+    assert ring.message == "Max Ring Time (s) must be a whole number from 5 to 120; 3 is outside that range."
+
+
+@pytest.mark.parametrize("mode", ["Progressive", "preview"])
+def test_agent_modes_are_explained(tmp_path: Path, mode: str) -> None:
+    path = write_book(tmp_path / "a.xlsx", [campaign(dialing_mode=mode)])
+    (problem,) = check(path).problems
+    assert "queue settings" in problem.message
+
+
+def test_unused_hours_key_suggests_the_campaign(tmp_path: Path) -> None:
+    path = write_book(
+        tmp_path / "a.xlsx",
+        [campaign(name="Spring Renewals")],
+        [window("Spring Renewals"), window("Spring Renewal", "SA")],
+    )
+    (problem,) = check(path).problems
+    assert problem.code == "unused_hours_key"
+    assert "Did you mean 'Spring Renewals'?" in problem.message
+
+
+def test_empty_campaigns_sheet(tmp_path: Path) -> None:
+    path = write_book(tmp_path / "a.xlsx", [{k: None for k in campaign()}], [])
+    result = check(path)
+    assert ("no_rows" in {p.code for p in result.problems}) and not result.valid
