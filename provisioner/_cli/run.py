@@ -137,7 +137,7 @@ def _print_result(result: JobResult, quiet: bool) -> None:
         typer.echo(f"note: {note}", err=True)
     if quiet and summary.exit_code == ExitCode.OK:
         return
-    typer.echo(console_summary(result.report))
+    typer.echo(console_summary(result.report, result.results_path))
 
 
 def _print_plan(result: JobResult) -> None:
