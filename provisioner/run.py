@@ -29,8 +29,7 @@ from provisioner.outcomes import Report, RowOutcome, RunSummary, Status
 from provisioner.progress import ProgressDisplay
 from provisioner.provision import Plan, Provisioner, RunOptions
 from provisioner.report import write_report
-from provisioner.sandbox import SandboxConfig, running_sandbox
-from provisioner.secret import Secret
+from provisioner.sandbox import SandboxConfig, client_settings, running_sandbox
 
 log = logging.getLogger("provisioner.run")
 
@@ -329,15 +328,7 @@ async def _settings(job: Job, checked: Checked) -> AsyncIterator[Settings]:
     register_secret(config.client_secret)
     async with running_sandbox(config) as server:
         log.info("sandbox serving on %s (it knows the contact lists the input names)", server.url)
-        yield Settings(
-            host=server.url,
-            stream_id=config.stream_id,
-            account_id=config.account_id,
-            iid=config.iid,
-            client_id=config.client_id,
-            client_secret=Secret(config.client_secret),
-            rate_limit=config.rate_limit,
-        )
+        yield client_settings(server.url, config)
 
 
 @contextlib.contextmanager

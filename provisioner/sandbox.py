@@ -19,6 +19,7 @@ import math
 import random
 import re
 import secrets
+import threading
 import time
 import uuid
 import zoneinfo
@@ -42,7 +43,9 @@ from provisioner.config import (
     ENV_HOST,
     ENV_IID,
     ENV_STREAM_ID,
+    Settings,
 )
+from provisioner.secret import Secret
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +212,19 @@ def client_env(url: str, config: SandboxConfig) -> dict[str, str]:
         ENV_CLIENT_ID: config.client_id,
         ENV_CLIENT_SECRET: config.client_secret,
     }
+
+
+def client_settings(url: str, config: SandboxConfig) -> Settings:
+    """Return the Settings a client needs to talk to a sandbox served at ``url``."""
+    return Settings(
+        host=url,
+        stream_id=config.stream_id,
+        account_id=config.account_id,
+        iid=config.iid,
+        client_id=config.client_id,
+        client_secret=Secret(config.client_secret),
+        rate_limit=config.rate_limit,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -605,6 +621,44 @@ async def running_sandbox(
         yield RunningSandbox(url=f"http://{host}:{bound_port}", sandbox=sandbox)
     finally:
         await runner.cleanup()
+
+
+class ThreadedSandbox:
+    """A sandbox served from its own thread and event loop, for synchronous callers (tests, benchmarks)."""
+
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        self._loop = asyncio.new_event_loop()
+        self._started = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self.server: RunningSandbox | None = None
+        self._thread = threading.Thread(target=self._loop.run_until_complete, args=(self._serve(),), daemon=True)
+
+    async def _serve(self) -> None:
+        self._stop = asyncio.Event()
+        async with running_sandbox(self.config) as server:
+            self.server = server
+            self._started.set()
+            await self._stop.wait()
+
+    def __enter__(self) -> RunningSandbox:
+        """Start serving; return the running sandbox (its URL and state)."""
+        self._thread.start()
+        assert self._started.wait(10), "sandbox did not start"
+        assert self.server is not None
+        return self.server
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop serving and join the thread."""
+        assert self._stop is not None
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+        self._loop.close()
+
+    def settings(self) -> Settings:
+        """Settings a client needs to reach this sandbox."""
+        assert self.server is not None
+        return client_settings(self.server.url, self.config)
 
 
 async def serve(

@@ -24,21 +24,36 @@ def _start(path: Path, box: ThreadedSandbox, state: Path, out: Path) -> subproce
     assert box.server is not None
     env = {**os.environ, **client_env(box.server.url, box.config), "PROVISIONER_STATE": str(state)}
     return subprocess.Popen(
-        [sys.executable, "-m", "provisioner", "run", str(path), "--out", str(out), "--concurrency", "4",
-         "--rate-limit", "100000", "--quiet"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "provisioner",
+            "run",
+            str(path),
+            "--out",
+            str(out),
+            "--concurrency",
+            "4",
+            "--rate-limit",
+            "100000",
+            "--quiet",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
 
 
-def test_sigkill_at_random_moments_then_a_final_run(tmp_path: Path, threaded_sandbox) -> None:  # noqa: ANN001
+def test_sigkill_at_random_moments_then_a_final_run(tmp_path: Path, threaded_sandbox) -> None:
     box: ThreadedSandbox = threaded_sandbox(
         SandboxConfig(contact_lists=frozenset({"Renewals East"}), rate_limit=100_000, latency_ms=40, seed=3)
     )
     assert box.server is not None
     sandbox = box.server.sandbox
     names = [f"Crash {i:03d}" for i in range(N)]
-    path = write_book(tmp_path / "in.xlsx", [campaign(name=n, calling_hours="Office") for n in names],
-                      [window("Office")])
+    path = write_book(
+        tmp_path / "in.xlsx", [campaign(name=n, calling_hours="Office") for n in names], [window("Office")]
+    )
     state, out = tmp_path / "ledger.sqlite3", tmp_path / "results.xlsx"
     rng = random.Random(11)
     kills = 0

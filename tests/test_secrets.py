@@ -38,12 +38,22 @@ def everything_in(path: Path) -> str:
 
 
 def test_nothing_anywhere_holds_the_secret_or_a_token(
-    tmp_path: Path, threaded_sandbox, caplog: pytest.LogCaptureFixture  # noqa: ANN001
+    tmp_path: Path,
+    threaded_sandbox,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # No spurious 429 here: without Retry-After it pauses the run until the 60 s window frees.
     faults = Faults(error_5xx=0.1, drop_after=0.05, drop_before=0.05)
-    box = threaded_sandbox(SandboxConfig(client_secret=SECRET, contact_lists=frozenset({"Renewals East"}),
-                                         rate_limit=100_000, window_s=0.2, faults=faults, seed=5))
+    box = threaded_sandbox(
+        SandboxConfig(
+            client_secret=SECRET,
+            contact_lists=frozenset({"Renewals East"}),
+            rate_limit=100_000,
+            window_s=0.2,
+            faults=faults,
+            seed=5,
+        )
+    )
     rows = [campaign(name=f"Secret test {i}", calling_hours="Office") for i in range(30)]
     rows.append(campaign(name="Refused", contact_lists="Nope"))
     path = write_book(tmp_path / "in.xlsx", rows, [window("Office"), window("Refused")])
@@ -56,37 +66,77 @@ def test_nothing_anywhere_holds_the_secret_or_a_token(
     for fmt in ("text", "json"):
         log_file = tmp_path / f"run-{fmt}.log"
         done = subprocess.run(
-            [sys.executable, "-m", "provisioner", "run", str(path), "-v", "--log-format", fmt, "--log-file",
-             str(log_file), "--out", str(tmp_path / f"results-{fmt}.xlsx"), "--rate-limit", "100000"],
-            env=env, capture_output=True, text=True, timeout=120,
+            [
+                sys.executable,
+                "-m",
+                "provisioner",
+                "run",
+                str(path),
+                "-v",
+                "--log-format",
+                fmt,
+                "--log-file",
+                str(log_file),
+                "--out",
+                str(tmp_path / f"results-{fmt}.xlsx"),
+                "--rate-limit",
+                "100000",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert done.returncode in (0, 1), done.stderr
-        outputs += [(f"stdout ({fmt})", done.stdout), (f"stderr ({fmt})", done.stderr),
-                    (f"log file ({fmt})", everything_in(log_file))]
+        outputs += [
+            (f"stdout ({fmt})", done.stdout),
+            (f"stderr ({fmt})", done.stderr),
+            (f"log file ({fmt})", everything_in(log_file)),
+        ]
         outputs.append((f"results workbook ({fmt})", everything_in(tmp_path / f"results-{fmt}.xlsx")))
     assert "POST" in outputs[-2][1]  # the debug log really logged the requests
 
     # 2. A wrong secret: the error path, in-process, every record and exception captured.
     wrong = {**env, "KORE_CLIENT_SECRET": SECRET[::-1]}
-    done = subprocess.run([sys.executable, "-m", "provisioner", "run", str(path), "-v", "--out",
-                           str(tmp_path / "auth.xlsx")], env=wrong, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "provisioner", "run", str(path), "-v", "--out", str(tmp_path / "auth.xlsx")],
+        env=wrong,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 3
-    outputs += [("stdout (auth)", done.stdout), ("stderr (auth)", done.stderr),
-                ("results (auth)", everything_in(tmp_path / "auth.xlsx"))]
+    outputs += [
+        ("stdout (auth)", done.stdout),
+        ("stderr (auth)", done.stderr),
+        ("results (auth)", everything_in(tmp_path / "auth.xlsx")),
+    ]
 
     caplog.set_level(logging.DEBUG, logger="provisioner")
     errors: list[str] = []
     try:
-        result = run_job(Job(input_path=path, settings=box.settings, state_path=tmp_path / "inproc.sqlite3",
-                             rate_limit=100_000, rate_window_s=0.2,
-                             options=RunOptions(reconcile_delay_s=0, retry=RetryPolicy(backoff_base_s=0.01))))
+        result = run_job(
+            Job(
+                input_path=path,
+                settings=box.settings,
+                state_path=tmp_path / "inproc.sqlite3",
+                rate_limit=100_000,
+                rate_window_s=0.2,
+                options=RunOptions(reconcile_delay_s=0, retry=RetryPolicy(backoff_base_s=0.01)),
+            )
+        )
         errors += [o.error or "" for o in result.report.outcomes]
     except ProvisionerError as exc:  # pragma: no cover - the run reports, it should not raise
         errors.append(repr(exc) + str(exc))
-    outputs.append(("log records", "\n".join(
-        r.getMessage() + (logging.Formatter().formatException(r.exc_info) if r.exc_info else "")
-        for r in caplog.records
-    )))
+    outputs.append(
+        (
+            "log records",
+            "\n".join(
+                r.getMessage() + (logging.Formatter().formatException(r.exc_info) if r.exc_info else "")
+                for r in caplog.records
+            ),
+        )
+    )
     outputs.append(("row errors", "\n".join(errors)))
     outputs.append(("ledger", everything_in(state)))
     outputs.append(("repr of settings", repr(box.settings())))
