@@ -116,8 +116,9 @@ class Provisioner:
 
         With ``reconcile`` (a run, not a plan), entries a crashed run left in flight are settled in the ledger.
         """
-        server = await self._server_campaigns()
-        lists_result = await self._read(self._client.list_contact_lists)
+        server, lists_result = await asyncio.gather(
+            self._server_campaigns(), self._read(self._client.list_contact_lists)
+        )
         assert isinstance(lists_result, list)
         known_lists = set(lists_result)
         entries = self._ledger.entries(self._scope, {fold_name(p.name) for p in payloads})
