@@ -55,7 +55,7 @@ def test_validate_exit_codes_and_json(cli, tmp_path: Path) -> None:
     assert set(payload["issues"][0]) == {"sheet", "row", "column", "value", "code", "message", "severity"}
 
 
-def test_validate_caps_the_screen_and_writes_every_problem_to_the_report(cli, tmp_path: Path) -> None:  # noqa: ANN001
+def test_validate_caps_the_screen_and_writes_every_problem_to_the_report(cli, tmp_path: Path) -> None:
     rows = [campaign(name=f"C{i}", priority=9) for i in range(25)]
     path = write_book(tmp_path / "in.xlsx", rows)
     report = tmp_path / "problems.xlsx"
