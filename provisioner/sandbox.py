@@ -417,7 +417,7 @@ class Sandbox:
     async def create(self, request: web.Request) -> web.Response:
         """Create a campaign: validate the body as the vendor's page specifies, store it, echo it."""
         body = await _json_object(request)
-        problems = _campaign_problems(body, request.query.get("campaignType"), self.config.contact_lists)
+        problems = create_body_problems(body, request.query.get("campaignType"), self.config.contact_lists)
         if problems:
             raise _Failure(HTTPStatus.BAD_REQUEST, "; ".join(problems))
         name = body["name"].strip()
@@ -817,7 +817,7 @@ class _Check:
         return value
 
 
-def _campaign_problems(
+def create_body_problems(
     body: dict[str, Any], campaign_type_query: str | None, known_lists: frozenset[str] | None
 ) -> list[str]:
     """Return every way a create request breaks the vendor's page (empty when it is valid)."""
