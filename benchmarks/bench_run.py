@@ -127,6 +127,9 @@ def sustained_rate(folder: Path) -> None:
         shares.append(count / rate)
         print(f"   window {k}: {count} accepted = {count / rate:.1%} of R")
     print(f"   worst full window: {min(shares):.1%} of R (goal >= 97%), 429s: {stats['rate_limited']} (goal 0)")
+    # Stricter: the pace after the first burst, first to last create, as a share of R per window.
+    steady = (len(stamps) - rate) / (stamps[-1] - stamps[0]) * window_s
+    print(f"   steady pace after the first burst: {steady:.0f} per {window_s:.0f} s = {steady / rate:.1%} of R")
 
 
 def latency_bound(folder: Path, n: int, concurrency: int, latency_ms: float) -> tuple[float, int, int]:
