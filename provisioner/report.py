@@ -7,16 +7,19 @@ outcomes, and CallingHours only with the input workbook: together they make the 
 which a report without outcomes (``validate --report``) could never be, so it holds Summary and Errors.
 
 Every text cell goes through :func:`provisioner.logs.scrub`, and text that a spreadsheet program could take
-for a formula is stored as literal text.
+for a formula is stored as literal text. openpyxl writes the workbook, but the data rows of Results and
+CallingHours (100,000 lines in a large run) are written by :mod:`provisioner._xlsx_rows`, in its place.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 import secrets
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from functools import lru_cache
+from dataclasses import dataclass, replace
+from functools import cache, lru_cache
 from itertools import chain, islice
 from pathlib import Path
 from typing import Any, Final
@@ -28,9 +31,11 @@ from openpyxl.chart import BarChart, Reference
 from openpyxl.chart.marker import DataPoint
 from openpyxl.chart.shapes import GraphicalProperties
 from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.styles.numbers import FORMAT_DATE_DATETIME, FORMAT_DATE_TIMEDELTA, FORMAT_DATE_YYYYMMDD2
 from openpyxl.utils import get_column_letter
 
 from provisioner import spec
+from provisioner._xlsx_rows import Stream, Styled, splice
 from provisioner.load import Workbook as InputWorkbook
 from provisioner.load import merged_range
 from provisioner.logs import scrub
@@ -54,12 +59,41 @@ STATUS_COLOURS: Final[Mapping[Status, str]] = {
 # Excel and LibreOffice run a typed or imported text starting with these as a formula (OWASP's list).
 _FORMULA_TRIGGERS: Final = ("=", "+", "-", "@", "\t", "\r")
 
+
+@dataclass(frozen=True, eq=False)
+class _Look:
+    """A cell style. Compared by identity: each look is made once, so looks key the probe row's style indices."""
+
+    font: Font | None = None
+    fill: PatternFill | None = None
+    alignment: Alignment | None = None
+    number_format: str | None = None
+    quote_prefix: bool = False  # Excel then keeps the text text even when someone edits the cell
+
+
+@cache
+def _quoted(look: _Look | None) -> _Look:
+    """Return ``look`` with the quote prefix that keeps text literal: the same object for the same look."""
+    return replace(look or _Look(), quote_prefix=True)
+
+
 _HEADER_FONT: Final = Font(bold=True, color="FFFFFF")
-_RESULT_HEADER_FILL: Final = PatternFill("solid", fgColor="404040")
-_INPUT_HEADER_FILL: Final = PatternFill("solid", fgColor="1F4E78")
-_BOLD: Final = Font(bold=True)
-_WRAP: Final = Alignment(wrap_text=True, vertical="top")
-_STATUS_FILLS: Final = {status: PatternFill("solid", fgColor=rgb) for status, rgb in STATUS_COLOURS.items()}
+_RESULT_HEADER: Final = _Look(font=_HEADER_FONT, fill=PatternFill("solid", fgColor="404040"))
+_INPUT_HEADER: Final = _Look(font=_HEADER_FONT, fill=PatternFill("solid", fgColor="1F4E78"))
+_BOLD: Final = _Look(font=Font(bold=True))
+_WRAP: Final = _Look(alignment=Alignment(wrap_text=True, vertical="top"))
+_STATUS_LOOKS: Final = {status: _Look(fill=PatternFill("solid", fgColor=rgb)) for status, rgb in STATUS_COLOURS.items()}
+# Times take the template's format; the other types the format openpyxl gives them. datetime before date.
+_DATE_LOOKS: Final[Mapping[type, _Look]] = {
+    dt.datetime: _Look(number_format=FORMAT_DATE_DATETIME),
+    dt.date: _Look(number_format=FORMAT_DATE_YYYYMMDD2),
+    dt.time: _Look(number_format=TIME_FORMAT),
+    dt.timedelta: _Look(number_format=FORMAT_DATE_TIMEDELTA),
+}
+# Every look a data cell of Results or CallingHours can have: the probe row holds one cell of each.
+_TEXT_LOOKS: Final = (_WRAP, *_STATUS_LOOKS.values())
+_DATA_LOOKS: Final = (*_TEXT_LOOKS, *map(_quoted, (None, *_TEXT_LOOKS)), *_DATE_LOOKS.values())
+_NUMBERS: Final = (int, float)  # bool too: it is an int
 
 _WIDTH_SAMPLE: Final = 200  # rows read to size the columns; a 100,000-row sheet must not be measured whole
 _WIDTH: Final = (8, 60)
@@ -70,19 +104,28 @@ _SCRUB_CACHE: Final = 65_536  # distinct texts remembered per report: repeated v
 
 _CHART_TITLE: Final = "Campaigns by status"
 
+_Cell = Styled[_Look] | str | int | float | None  # a cell as made by _Cells: styled, or a plain value
+
 
 def write_report(path: Path, report: Report, workbook: InputWorkbook | None) -> Path:
     """Write the results workbook to ``path`` atomically, replacing any file there, and return ``path``."""
     book = Workbook(write_only=True)
     # Per report, not per process: a secret registered since the last report must be masked in this one.
-    clean: Callable[[str], str] = lru_cache(maxsize=_SCRUB_CACHE)(_clean)
-    _write_summary(_Cells(book.create_sheet(spec.SUMMARY), clean), report)
+    clean: Callable[[str], tuple[str, bool]] = lru_cache(maxsize=_SCRUB_CACHE)(_clean)
+
+    def cells(title: str) -> _Cells:
+        return _Cells(book.create_sheet(title), clean)
+
+    _write_summary(cells(spec.SUMMARY), report)
+    streams: dict[Any, Stream[_Look]] = {}  # sheet -> its data rows
     if report.outcomes:
-        _write_results(_Cells(book.create_sheet(spec.RESULTS), clean), report.outcomes, workbook)
+        results = cells(spec.RESULTS)
+        streams[results.sheet] = _write_results(results, report.outcomes, workbook)
         if workbook is not None:
-            _write_hours(_Cells(book.create_sheet(spec.CALLING_HOURS), clean), workbook)
-    _write_errors(_Cells(book.create_sheet(spec.ERRORS), clean), report.problems)
-    _save(book, path)
+            hours = cells(spec.CALLING_HOURS)
+            streams[hours.sheet] = _write_hours(hours, workbook)
+    _write_errors(cells(spec.ERRORS), report.problems)
+    _save(book, streams, path)
     return path
 
 
@@ -100,62 +143,69 @@ def console_summary(report: Report, results: Path | None = None) -> str:
 
 
 class _Cells:
-    """Makes the cells of one write-only sheet: text scrubbed and never a formula, times as times."""
+    """Makes the cells of one write-only sheet: text scrubbed and never a formula, times as times.
 
-    def __init__(self, sheet: Any, clean: Callable[[str], str]) -> None:
+    A cell is a plain value, or a (value, look) pair: openpyxl cells are made only when a row is appended, as
+    the data rows of Results and CallingHours never pass through openpyxl.
+    """
+
+    def __init__(self, sheet: Any, clean: Callable[[str], tuple[str, bool]]) -> None:
         self.sheet = sheet
         self._clean = clean
 
-    def text(
-        self,
-        value: str | None,
-        *,
-        font: Font | None = None,
-        fill: PatternFill | None = None,
-        alignment: Alignment | None = None,
-    ) -> Any:
+    def text(self, value: str | None, look: _Look | None = None) -> _Cell:
         """Return a text cell (a plain str when it needs no style), or None for no text."""
         if not value:
             return None
-        text = self._clean(value)
-        literal = text.startswith(_FORMULA_TRIGGERS) or text in ERROR_CODES
-        if not (literal or font or fill or alignment):
-            return text
-        cell = WriteOnlyCell(self.sheet, text)
-        cell.data_type = "s"  # openpyxl makes "=…" a formula and "#N/A" an error value; this is text
+        text, literal = self._clean(value)
         if literal:
-            cell.quotePrefix = True  # Excel then keeps it text even when someone edits the cell
-        if font:
-            cell.font = font
-        if fill:
-            cell.fill = fill
-        if alignment:
-            cell.alignment = alignment
-        return cell
+            look = _quoted(look)
+        return text if look is None else (text, look)
 
-    def value(self, value: object) -> Any:
+    def value(self, value: object) -> _Cell:
         """Return an input cell as it was read: text as text, numbers as numbers, times as times."""
         if isinstance(value, str):
             return self.text(value)
-        if isinstance(value, dt.time):
-            cell = WriteOnlyCell(self.sheet, value)
-            cell.number_format = TIME_FORMAT
-            return cell
-        if isinstance(value, bool | int | float | dt.date | dt.timedelta):
+        if isinstance(value, _NUMBERS):
             return value
+        for kind, look in _DATE_LOOKS.items():
+            if isinstance(value, kind):
+                return value, look
         if merged_range(value) is not None:
             return None  # the file holds nothing there; only the merged range's first cell has the value
         return self.text(str(value))
 
-    def header(self, names: Iterable[str], fill: PatternFill) -> list[Any]:
+    def header(self, names: Iterable[str], look: _Look) -> list[_Cell]:
         """Return the styled header cells of a table."""
-        return [self.text(name, font=_HEADER_FONT, fill=fill) for name in names]
+        return [self.text(name, look) for name in names]
+
+    def append(self, row: Iterable[_Cell]) -> None:
+        """Write a row through openpyxl."""
+        self.sheet.append([self._openpyxl(cell) if isinstance(cell, tuple) else cell for cell in row])
+
+    def _openpyxl(self, cell: Styled[_Look]) -> WriteOnlyCell:
+        """Return the openpyxl cell of a styled cell."""
+        value, look = cell
+        made = WriteOnlyCell(self.sheet, value)
+        if isinstance(value, str):
+            made.data_type = "s"  # openpyxl makes "=…" a formula and "#N/A" an error value; this is text
+        if look.font:
+            made.font = look.font
+        if look.fill:
+            made.fill = look.fill
+        if look.alignment:
+            made.alignment = look.alignment
+        if look.number_format:
+            made.number_format = look.number_format
+        if look.quote_prefix:
+            made.quotePrefix = True
+        return made
 
 
-def _clean(text: str) -> str:
-    """Mask secrets and replace the control characters a workbook cannot hold."""
+def _clean(text: str) -> tuple[str, bool]:
+    """Mask secrets and replace the control characters a workbook cannot hold; say if it must stay literal."""
     cleaned: str = ILLEGAL_CHARACTERS_RE.sub("\ufffd", scrub(text))
-    return cleaned
+    return cleaned, cleaned.startswith(_FORMULA_TRIGGERS) or cleaned in ERROR_CODES
 
 
 # --- sheets ---------------------------------------------------------------------------------------
@@ -164,22 +214,22 @@ def _clean(text: str) -> str:
 def _write_summary(cells: _Cells, report: Report) -> None:
     """Write the run's facts, then (when there are outcomes) the count per status and its chart."""
     sheet = cells.sheet
-    rows: list[list[Any]] = [cells.header(("Field", "Value"), _RESULT_HEADER_FILL)]
+    rows: list[list[_Cell]] = [cells.header(("Field", "Value"), _RESULT_HEADER)]
     for key, value in _summary_fields(report):
-        shown = cells.text(value, alignment=_WRAP) if isinstance(value, str) else value
-        rows.append([cells.text(key, font=_BOLD), shown])
+        shown = cells.text(value, _WRAP) if isinstance(value, str) else value
+        rows.append([cells.text(key, _BOLD), shown])
     _set_widths(sheet, rows, wide={1})
     for row in rows:
-        sheet.append(row)
+        cells.append(row)
     if not report.outcomes:
         return
     counts = count_statuses(report.outcomes)
-    sheet.append([])
-    sheet.append(cells.header(("Status", "Campaigns"), _RESULT_HEADER_FILL))
+    cells.append([])
+    cells.append(cells.header(("Status", "Campaigns"), _RESULT_HEADER))
     first = len(rows) + 3
     for status, count in counts.items():
-        sheet.append([cells.text(status.value, fill=_STATUS_FILLS[status]), count])
-    sheet.append([cells.text("Total", font=_BOLD), sum(counts.values())])
+        cells.append([cells.text(status.value, _STATUS_LOOKS[status]), count])
+    cells.append([cells.text("Total", _BOLD), sum(counts.values())])
     sheet.add_chart(_status_chart(sheet, first, first + len(counts) - 1), f"A{first + len(counts) + 2}")
 
 
@@ -224,8 +274,8 @@ def _status_chart(sheet: Any, first: int, last: int) -> BarChart:
     return chart
 
 
-def _write_results(cells: _Cells, outcomes: list[RowOutcome], workbook: InputWorkbook | None) -> None:
-    """Write one line per outcome: the outcome's columns, then the row's input columns as read."""
+def _write_results(cells: _Cells, outcomes: list[RowOutcome], workbook: InputWorkbook | None) -> Stream[_Look]:
+    """Start the Results table and return its rows: the outcome's columns, then the row's input columns as read."""
     source = workbook.campaigns.source if workbook is not None else None
     names = [str(name) for name in source] if source is not None else []
     inputs: dict[int, tuple[object, ...]] = (
@@ -233,17 +283,17 @@ def _write_results(cells: _Cells, outcomes: list[RowOutcome], workbook: InputWor
         if source is not None
         else {}
     )
-    header = cells.header(spec.RESULT_COLUMNS, _RESULT_HEADER_FILL) + cells.header(names, _INPUT_HEADER_FILL)
+    header = cells.header(spec.RESULT_COLUMNS, _RESULT_HEADER) + cells.header(names, _INPUT_HEADER)
 
-    def lines() -> Iterator[list[Any]]:
+    def lines() -> Iterator[list[_Cell]]:
         for outcome in outcomes:
             known = {
                 "row": outcome.row,
                 "name": cells.text(outcome.name),
-                "status": cells.text(outcome.status.value, fill=_STATUS_FILLS[outcome.status]),
+                "status": cells.text(outcome.status.value, _STATUS_LOOKS[outcome.status]),
                 "campaign_id": cells.text(outcome.campaign_id),
                 "campaign_status": cells.text(outcome.campaign_status),
-                "error": cells.text(outcome.error, alignment=_WRAP),
+                "error": cells.text(outcome.error, _WRAP),
                 "attempts": outcome.attempts,
                 "finished_at": cells.text(_iso(outcome.finished_at)),
             }
@@ -251,17 +301,18 @@ def _write_results(cells: _Cells, outcomes: list[RowOutcome], workbook: InputWor
                 cells.value(value) for value in inputs.get(outcome.row, ())
             ]
 
-    _write_table(cells, header, lines(), wide={spec.RESULT_COLUMNS.index("error")})
+    wide = {spec.RESULT_COLUMNS.index("error")}
+    return _stream_table(cells, header, lines(), len(outcomes), wide)
 
 
-def _write_hours(cells: _Cells, workbook: InputWorkbook) -> None:
-    """Write the input's CallingHours sheet back as read, so the results workbook is a valid input."""
+def _write_hours(cells: _Cells, workbook: InputWorkbook) -> Stream[_Look]:
+    """Start the CallingHours table and return the input's rows as read, so the results workbook is a valid input."""
     source = workbook.hours.source
     rows = ([cells.value(value) for value in row] for row in source.itertuples(index=False, name=None))
-    _write_table(cells, cells.header(map(str, source.columns), _INPUT_HEADER_FILL), rows)
+    return _stream_table(cells, cells.header(map(str, source.columns), _INPUT_HEADER), rows, len(source))
 
 
-def _write_errors(cells: _Cells, problems: Iterable[Problem]) -> None:
+def _write_errors(cells: _Cells, problems: Sequence[Problem]) -> None:
     """Write one line per problem, in the order given; the header alone when there is none."""
     rows = (
         [
@@ -269,32 +320,41 @@ def _write_errors(cells: _Cells, problems: Iterable[Problem]) -> None:
             p.row,
             cells.text(p.column),
             cells.text(p.value),
-            cells.text(p.message, alignment=_WRAP),
+            cells.text(p.message, _WRAP),
             cells.text(p.code),
             cells.text(p.severity),
         ]
         for p in problems
     )
-    header = cells.header(ERROR_COLUMNS, _RESULT_HEADER_FILL)
-    _write_table(cells, header, rows, wide={ERROR_COLUMNS.index("error")})
+    header = cells.header(ERROR_COLUMNS, _RESULT_HEADER)
+    for row in _start_table(cells, header, rows, len(problems), wide={ERROR_COLUMNS.index("error")}):
+        cells.append(row)
 
 
-def _write_table(cells: _Cells, header: list[Any], rows: Iterable[list[Any]], wide: Collection[int] = ()) -> None:
-    """Write a header and its rows with fitted widths, a frozen header row and an autofilter."""
+def _stream_table(
+    cells: _Cells, header: list[_Cell], rows: Iterable[list[_Cell]], count: int, wide: Collection[int] = ()
+) -> Stream[_Look]:
+    """Start a table whose ``count`` rows are written after openpyxl, in place of a probe row of every data look."""
+    rows = _start_table(cells, header, rows, count, wide)
+    cells.append([(None, look) for look in _DATA_LOOKS])
+    return Stream(rows, _DATA_LOOKS)
+
+
+def _start_table(
+    cells: _Cells, header: list[_Cell], rows: Iterable[list[_Cell]], count: int, wide: Collection[int]
+) -> Iterator[list[_Cell]]:
+    """Write a header fitted to the first rows, frozen, filtering ``count`` rows; return all the rows, unwritten."""
     sheet = cells.sheet
     rows = iter(rows)
     sample = list(islice(rows, _WIDTH_SAMPLE))
     _set_widths(sheet, [header, *sample], wide)
     sheet.freeze_panes = "A2"
-    sheet.append(header)
-    count = 0
-    for row in chain(sample, rows):
-        sheet.append(row)
-        count += 1
+    cells.append(header)
     sheet.auto_filter.ref = f"A1:{get_column_letter(max(len(header), 1))}{count + 1}"
+    return chain(sample, rows)
 
 
-def _set_widths(sheet: Any, rows: Sequence[Sequence[Any]], wide: Collection[int]) -> None:
+def _set_widths(sheet: Any, rows: Sequence[Sequence[_Cell]], wide: Collection[int]) -> None:
     """Size each column to its longest value in ``rows``, within bounds; ``wide`` columns wrap."""
     longest: dict[int, int] = {}
     for row in rows:
@@ -306,9 +366,9 @@ def _set_widths(sheet: Any, rows: Sequence[Sequence[Any]], wide: Collection[int]
         sheet.column_dimensions[get_column_letter(index + 1)].width = width
 
 
-def _shown_length(value: Any) -> int:
+def _shown_length(cell: _Cell) -> int:
     """Estimate how many characters wide a cell shows."""
-    value = getattr(value, "value", value)  # a styled cell, or a plain value
+    value = cell[0] if isinstance(cell, tuple) else cell
     if value is None:
         return 0
     if isinstance(value, dt.time):
@@ -349,14 +409,17 @@ def _problem_counts(problems: Sequence[Problem]) -> list[str]:
 # --- file -----------------------------------------------------------------------------------------
 
 
-def _save(book: Workbook, path: Path) -> None:
+def _save(book: Workbook, streams: Mapping[Any, Stream[_Look]], path: Path) -> None:
     """Save to a hidden temporary file beside ``path``, then rename it to ``path``; never leave it behind."""
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     # os.open, not mkstemp: the file gets the usual permissions (0o666 less umask), not owner-only ones.
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(descriptor, "wb") as out:
-            book.save(out)
+            staged = io.BytesIO()  # headers and probe rows only: small
+            book.save(staged)
+            # openpyxl names the parts when it saves ("/xl/worksheets/sheet2.xml").
+            splice(staged, out, {sheet.path.lstrip("/"): rows for sheet, rows in streams.items()})
             out.flush()
             os.fsync(out.fileno())  # the rename must not land before the data on a crash
         os.replace(temporary, path)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import shutil
+import subprocess
 import uuid
 import zipfile
 from dataclasses import replace
@@ -12,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
+import pandas as pd
 import pytest
 from openpyxl.workbook.workbook import Workbook as OpenpyxlWorkbook
 from openpyxl.worksheet.worksheet import Worksheet
 
 from provisioner import spec
 from provisioner.exit_codes import ExitCode
-from provisioner.load import Workbook, load_workbook
+from provisioner.load import Sheet, Workbook, load_workbook
 from provisioner.logs import register_secret
 from provisioner.outcomes import Report, RowOutcome, RunSummary, Status
 from provisioner.problems import Problem
@@ -308,6 +311,147 @@ def test_the_results_workbook_loads_back_with_the_same_input_values(written: Pat
     )
     assert again.hours.source.to_numpy().tolist() == source.hours.source.to_numpy().tolist()
     assert list(again.hours.source.columns) == list(source.hours.source.columns)
+
+
+# --- large sheets: their data rows are written as XML, not by openpyxl -------------------------------
+
+LARGE = 2_100  # past the 200 rows sampled for widths, and past the first 2,000-row batch of XML
+TRICKY_TEXT = [
+    "<b>&amp;</b> & <i>",
+    "say \"hi\" & 'bye'",
+    " leading space",
+    "trailing space ",
+    "two\nlines",
+    "ünïcødé 😀 中文",
+    "=SUM(A1:A9)",
+    "+1 555 0100",
+    "-x",
+    "@x",
+    "#N/A",
+    "\ttab",
+    "]]> </t></is></c>",
+]
+LARGE_COLUMNS = ["Text", "Tricky", "Number", "Time", "Date", "Date and time", "Flag", "Sometimes"]
+
+
+def literal(text: str) -> bool:
+    """Tell whether a text must be stored quote-prefixed, as a spreadsheet would otherwise run it."""
+    return text.startswith(("=", "+", "-", "@", "\t")) or text == "#N/A"
+
+
+def large_value(column: str, i: int) -> object:
+    """The input value of a column on line ``i``, of the types the loader reads from a workbook."""
+    values: dict[str, object] = {
+        "Text": f"Spring Renewals {i}",
+        "Tricky": TRICKY_TEXT[i % len(TRICKY_TEXT)],
+        "Number": i * 0.25 - 100,
+        "Time": dt.time(i % 24, i % 60),
+        "Date": dt.date(2026, 1, 1) + dt.timedelta(days=i % 365),
+        "Date and time": dt.datetime(2026, 3, 1, 12, 30) + dt.timedelta(days=i, minutes=i % 600),  # never midnight
+        "Flag": i % 2 == 0,
+        "Sometimes": "" if i % 3 else f"note {i}",
+    }
+    return values[column]
+
+
+def large_input() -> Workbook:
+    index = pd.Index(range(2, LARGE + 2), name="row")
+    campaigns = pd.DataFrame(
+        {column: [large_value(column, i) for i in range(LARGE)] for column in LARGE_COLUMNS}, index, dtype=object
+    )
+    hours = pd.DataFrame(
+        {"Key": TRICKY_TEXT, "Start": [dt.time(9, i) for i in range(len(TRICKY_TEXT))]},
+        pd.Index(range(2, len(TRICKY_TEXT) + 2), name="row"),
+        dtype=object,
+    )
+    empty = pd.DataFrame()
+    return Workbook(
+        Path("Large.xlsx"),
+        "xlsx",
+        Sheet(spec.CAMPAIGNS, "Campaigns", empty, campaigns, {}),
+        Sheet(spec.CALLING_HOURS, "CallingHours", empty, hours, {}),
+    )
+
+
+def large_outcome(i: int) -> RowOutcome:
+    status = list(Status)[i % len(Status)]
+    error = None if status.done else TRICKY_TEXT[i % len(TRICKY_TEXT)]
+    return RowOutcome(i + 2, f"Spring Renewals {i}", status, f"cmp-{i}" if status.done else None, None, error, i % 4)
+
+
+@pytest.fixture(scope="module")
+def large(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("large") / "Large.results.xlsx"
+    return write_report(path, make_report([large_outcome(i) for i in range(LARGE)]), large_input())
+
+
+def test_large_sheets_read_back_in_openpyxl_with_their_values_types_and_styles(large: Path) -> None:
+    book = openpyxl.load_workbook(large)
+    results = book[spec.RESULTS]
+    assert results.max_row == LARGE + 1  # the probe row openpyxl wrote is gone; nothing is missing
+    assert results.auto_filter.ref == f"A1:P{LARGE + 1}"
+    header = [cell.value for cell in results[1]]
+    assert header == [*spec.RESULT_COLUMNS, *LARGE_COLUMNS]
+    for i in (*range(len(TRICKY_TEXT) * 2), 198, 199, 200, 1999, 2000, 2001, LARGE - 1):
+        line = dict(zip(header, results[i + 2], strict=True))
+        outcome = large_outcome(i)
+        assert (line["row"].value, line["row"].data_type) == (i + 2, "n")
+        assert line["name"].value == outcome.name
+        assert line["status"].value == outcome.status.value
+        assert line["status"].fill.fgColor.rgb == "00" + STATUS_COLOURS[outcome.status]
+        assert line["campaign_id"].value == outcome.campaign_id
+        assert line["attempts"].value == outcome.attempts
+        if outcome.error:
+            assert line["error"].value == outcome.error
+            assert line["error"].alignment.wrap_text
+            assert line["error"].quotePrefix == literal(outcome.error)
+        for column in LARGE_COLUMNS:
+            value, cell = large_value(column, i), line[column]
+            if isinstance(value, str):
+                assert (cell.value, cell.data_type) == (value or None, "s" if value else "n"), (i, column)
+                assert cell.quotePrefix == literal(value), (i, column)
+        assert line["Number"].value == large_value("Number", i)
+        assert (line["Time"].value, line["Time"].number_format) == (large_value("Time", i), TIME_FORMAT)
+        date = large_value("Date", i)
+        assert isinstance(date, dt.date)
+        assert line["Date"].value == dt.datetime.combine(date, dt.time())
+        assert line["Date"].number_format == "yyyy-mm-dd"
+        assert line["Date and time"].value == large_value("Date and time", i)
+        assert line["Date and time"].number_format == "yyyy-mm-dd h:mm:ss"
+        assert (line["Flag"].value, line["Flag"].data_type) == (large_value("Flag", i), "b")
+    hours = book[spec.CALLING_HOURS]
+    assert [[cell.value for cell in row] for row in hours.iter_rows(min_row=2)] == [
+        [text, dt.time(9, i)] for i, text in enumerate(TRICKY_TEXT)
+    ]
+    assert {cell.number_format for cell in hours["B"][1:]} == {TIME_FORMAT}
+    with zipfile.ZipFile(large) as archive:
+        assert f"'Results'!$A$1:$P${LARGE + 1}".encode() in archive.read("xl/workbook.xml")
+    for name, xml in sheet_xml(large).items():
+        assert b"<f>" not in xml and b"<f " not in xml, name
+
+
+def test_large_sheets_load_back_as_the_input_they_were_read_from(large: Path) -> None:
+    again = load_workbook(large)
+    source = large_input()
+    original = source.campaigns.source
+    reread = again.campaigns.source[LARGE_COLUMNS]
+    assert reread.to_numpy().tolist() == original.to_numpy().tolist()
+    assert [type(value) for value in reread.iloc[1]] == [str, str, float, dt.time, dt.date, dt.datetime, bool, str]
+    assert again.hours.source.to_numpy().tolist() == source.hours.source.to_numpy().tolist()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice is not installed")
+def test_libreoffice_reads_the_large_sheets_as_openpyxl_does(large: Path, tmp_path: Path) -> None:
+    profile = f"-env:UserInstallation={(tmp_path / 'profile').as_uri()}"  # apart from any other LibreOffice
+    command = ["soffice", profile, "--headless", "--norestore", "--convert-to", "xlsx", "--outdir", str(tmp_path)]
+    subprocess.run([*command, str(large)], check=True, capture_output=True, timeout=300)
+    ours = openpyxl.load_workbook(large)
+    theirs = openpyxl.load_workbook(tmp_path / large.name, data_only=True)  # LibreOffice saves True as =TRUE()
+    for name in (spec.RESULTS, spec.CALLING_HOURS):
+        assert rows(theirs[name]) == rows(ours[name]), name
+    status = theirs[spec.RESULTS]["C2"]
+    assert (status.value, status.fill.fgColor.rgb[2:]) == ("created", STATUS_COLOURS[Status.CREATED])
 
 
 # --- safety ---------------------------------------------------------------------------------------
