@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
@@ -11,6 +12,23 @@ from aiohttp import web
 from provisioner.sandbox import SandboxConfig, ThreadedSandbox
 
 Serve = Callable[..., Awaitable[str]]
+
+
+def _pristine_logger() -> None:
+    logger = logging.getLogger("provisioner")
+    for handler in logger.handlers:
+        handler.close()
+    logger.handlers.clear()
+    logger.setLevel(logging.NOTSET)
+    logger.propagate = True
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging() -> Iterator[None]:
+    """Every test starts and ends with the provisioner logger as Python made it (commands configure it)."""
+    _pristine_logger()
+    yield
+    _pristine_logger()
 
 
 @pytest.fixture

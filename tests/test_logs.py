@@ -6,7 +6,6 @@ import io
 import json
 import logging
 import re
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -19,16 +18,6 @@ from provisioner.secret import Secret
 JWT = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJhcHBJZCI6ImNzLTEyMyJ9.Zm9vYmFy-_c2lnbmF0dXJl"
 
 log = logging.getLogger(f"{LOGGER_NAME}.tests")
-
-
-@pytest.fixture(autouse=True)
-def _restore_logger() -> Iterator[None]:
-    logger = logging.getLogger(LOGGER_NAME)
-    before = (list(logger.handlers), logger.level, logger.propagate)
-    yield
-    for handler in logger.handlers:
-        handler.close()
-    logger.handlers[:], logger.level, logger.propagate = before
 
 
 def lines(stream: io.StringIO) -> list[str]:
