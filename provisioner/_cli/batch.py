@@ -1,0 +1,93 @@
+"""``provisioner batch``: run every workbook and CSV folder dropped in an inbox folder, once each (for cron)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from provisioner._cli import common
+from provisioner._cli._app import app
+from provisioner._cli.run import EXIT_CODES_HELP
+from provisioner.batch import DEFAULT_SETTLE_S, run_batch
+from provisioner.exit_codes import ExitCode
+from provisioner.provision import RunOptions
+from provisioner.run import Job
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def batch(
+    inbox: Annotated[Path, typer.Argument(metavar="INBOX", help="Folder where workbooks and CSV folders are dropped.")],
+    outbox: Annotated[
+        Path | None, typer.Option("--outbox", help="Folder for the results workbooks (default INBOX/results).")
+    ] = None,
+    settle_seconds: Annotated[
+        float,
+        typer.Option("--settle-seconds", min=0, help="Leave an input changed less than this long ago for later."),
+    ] = DEFAULT_SETTLE_S,
+    concurrency: common.Concurrency = 4,
+    rate_limit: common.RateLimit = None,
+    skip_invalid: common.SkipInvalid = False,
+    state: common.State = None,
+    sandbox: common.Sandbox = False,
+    host: common.Host = None,
+    stream_id: common.StreamId = None,
+    account_id: common.AccountId = None,
+    iid: common.Iid = None,
+    client_id: common.ClientId = None,
+    ca_bundle: common.CaBundle = None,
+    config: common.ConfigPath = None,
+    profile: common.Profile = None,
+    max_rows: common.MaxRows = common.DEFAULT_LIMITS.max_rows,
+    max_file_mb: common.MaxFileMb = common.DEFAULT_LIMITS.max_file_bytes // 2**20,
+    verbose: common.Verbose = 0,
+    quiet: common.Quiet = False,
+    log_format: common.LogFormatOpt = common.LogFormat.text,
+    log_file: common.LogFile = None,
+) -> None:
+    """Run every workbook (*.xlsx) and CSV folder in INBOX, oldest first, each exactly once, like `run`.
+
+    Each results workbook goes to INBOX/results (or --outbox); each input then moves to INBOX/done (exit 0)
+    or INBOX/failed, renamed with the time. An input still changing or open in an editor waits for a later
+    run. An interrupted run, or one stopped by configuration, credentials, connectivity or a ledger in use,
+    puts its input back in INBOX and ends the batch: the next batch run retries it and creates only what is missing.
+    Another batch run already working on INBOX makes this one exit at once with code 4.
+
+    The batch exits with the most severe exit of its inputs: 143, 130, 3, 1, 2, 4, then 0.
+
+    Example (crontab): */5 * * * * provisioner batch /srv/campaigns/inbox --profile prod --quiet
+    """
+    common.setup(verbose, quiet, log_format, log_file)
+    settings = common.settings_source(
+        host=host,
+        stream_id=stream_id,
+        account_id=account_id,
+        iid=iid,
+        client_id=client_id,
+        ca_bundle=ca_bundle,
+        config=config,
+        profile=profile,
+    )
+    options = RunOptions(concurrency=concurrency, skip_invalid=skip_invalid)
+    limits = common.limits(max_rows, max_file_mb)
+
+    def make_job(input_path: Path, results: Path) -> Job:
+        return Job(
+            input_path=input_path,
+            settings=settings,
+            options=options,
+            out_path=results,
+            state_path=state,
+            limits=limits,
+            rate_limit=rate_limit,
+            sandbox=sandbox,
+        )
+
+    try:
+        with common.failures_to_exit_codes():
+            result = run_batch(inbox, make_job=make_job, outbox=outbox, settle_s=settle_seconds)
+    except KeyboardInterrupt:
+        # Ctrl-C outside the sending (reading an input, between inputs): the input is back in INBOX.
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
+    raise typer.Exit(result.exit_code)
