@@ -12,7 +12,6 @@ from provisioner._cli._app import app
 from provisioner._cli.run import EXIT_CODES_HELP
 from provisioner.batch import DEFAULT_SETTLE_S, run_batch
 from provisioner.exit_codes import ExitCode
-from provisioner.provision import RunOptions
 from provisioner.run import Job
 
 
@@ -58,34 +57,31 @@ def batch(
 
     Example (crontab): */5 * * * * provisioner batch /srv/campaigns/inbox --profile prod --quiet
     """
-    common.setup(verbose, quiet, log_format, log_file)
-    settings = common.settings_source(
-        host=host,
-        stream_id=stream_id,
-        account_id=account_id,
-        iid=iid,
-        client_id=client_id,
-        ca_bundle=ca_bundle,
-        config=config,
-        profile=profile,
-    )
-    options = RunOptions(concurrency=concurrency, skip_invalid=skip_invalid)
-    limits = common.limits(max_rows, max_file_mb)
 
     def make_job(input_path: Path, results: Path) -> Job:
-        return Job(
-            input_path=input_path,
-            settings=settings,
-            options=options,
-            out_path=results,
-            state_path=state,
-            limits=limits,
+        return common.make_job(
+            input_path,
+            out=results,
+            concurrency=concurrency,
             rate_limit=rate_limit,
+            skip_invalid=skip_invalid,
+            state=state,
             sandbox=sandbox,
+            host=host,
+            stream_id=stream_id,
+            account_id=account_id,
+            iid=iid,
+            client_id=client_id,
+            ca_bundle=ca_bundle,
+            config=config,
+            profile=profile,
+            max_rows=max_rows,
+            max_file_mb=max_file_mb,
         )
 
     try:
         with common.failures_to_exit_codes():
+            common.setup(verbose, quiet, log_format, log_file)
             result = run_batch(inbox, make_job=make_job, outbox=outbox, settle_s=settle_seconds)
     except KeyboardInterrupt:
         # Ctrl-C outside the sending (reading an input, between inputs): the input is back in INBOX.

@@ -11,12 +11,14 @@ from typing import Annotated, Final
 
 import typer
 
-from provisioner.config import Settings, load_settings
-from provisioner.errors import ConfigError, InputError, ProvisionerError
+from provisioner.config import load_settings
+from provisioner.errors import ConfigError, InputError, ProvisionerError, StateError
 from provisioner.exit_codes import ExitCode
 from provisioner.load import Limits
 from provisioner.logs import configure_logging, scrub
 from provisioner.problems import Problem
+from provisioner.provision import RunOptions
+from provisioner.run import Job
 
 SCREEN_PROBLEMS: Final = 20  # the console shows this many; the report workbook holds all of them
 
@@ -57,7 +59,7 @@ def failures_to_exit_codes() -> Iterator[None]:
         yield
     except InputError as exc:
         _fail(exc, ExitCode.INVALID)
-    except ConfigError as exc:
+    except (ConfigError, StateError) as exc:
         _fail(exc, ExitCode.CONFIG)
     except ProvisionerError as exc:
         _fail(exc, ExitCode.FAILED)
@@ -100,8 +102,15 @@ Concurrency = Annotated[int, typer.Option("--concurrency", min=1, max=64, help="
 SkipInvalid = Annotated[bool, typer.Option("--skip-invalid", help="Send the valid rows even if others are invalid.")]
 
 
-def settings_source(
+def make_job(
+    input_path: Path,
     *,
+    out: Path | None = None,
+    concurrency: int = 4,
+    rate_limit: int | None,
+    skip_invalid: bool,
+    state: Path | None,
+    sandbox: bool,
     host: str | None,
     stream_id: str | None,
     account_id: str | None,
@@ -110,8 +119,10 @@ def settings_source(
     ca_bundle: Path | None,
     config: Path | None,
     profile: str | None,
-) -> Callable[[], Settings]:
-    """Return a loader of Settings from the options, the environment and the config file (in that order)."""
+    max_rows: int,
+    max_file_mb: int,
+) -> Job:
+    """Build the Job of one input from the shared options (settings load lazily: options > env > config file)."""
     overrides: dict[str, object | None] = {
         "host": host,
         "stream_id": stream_id,
@@ -120,4 +131,13 @@ def settings_source(
         "client_id": client_id,
         "ca_bundle": ca_bundle,
     }
-    return lambda: load_settings(overrides, config_path=config, profile=profile)
+    return Job(
+        input_path=input_path,
+        settings=lambda: load_settings(overrides, config_path=config, profile=profile),
+        options=RunOptions(concurrency=concurrency, skip_invalid=skip_invalid),
+        out_path=out,
+        state_path=state,
+        limits=limits(max_rows, max_file_mb),
+        rate_limit=rate_limit,
+        sandbox=sandbox,
+    )

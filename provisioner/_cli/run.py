@@ -13,9 +13,8 @@ from provisioner._cli._app import app
 from provisioner.exit_codes import ExitCode
 from provisioner.outcomes import Status
 from provisioner.progress import ProgressDisplay
-from provisioner.provision import RunOptions
 from provisioner.report import console_summary
-from provisioner.run import Job, JobResult, run_job
+from provisioner.run import JobResult, run_job
 
 EXIT_CODES_HELP = "Exit codes: " + "; ".join(f"{c.value} {c.meaning}" for c in ExitCode) + "."
 Input = Annotated[Path, typer.Argument(metavar="INPUT", help=".xlsx workbook or folder of CSV files.")]
@@ -51,28 +50,28 @@ def run(
 
     Example: provisioner run campaigns.xlsx --sandbox
     """
-    common.setup(verbose, quiet, log_format, log_file)
-    job = Job(
-        input_path=input_path,
-        settings=common.settings_source(
-            host=host,
-            stream_id=stream_id,
-            account_id=account_id,
-            iid=iid,
-            client_id=client_id,
-            ca_bundle=ca_bundle,
-            config=config,
-            profile=profile,
-        ),
-        options=RunOptions(concurrency=concurrency, skip_invalid=skip_invalid),
-        out_path=out,
-        state_path=state,
-        limits=common.limits(max_rows, max_file_mb),
+    job = common.make_job(
+        input_path,
+        out=out,
+        concurrency=concurrency,
         rate_limit=rate_limit,
+        skip_invalid=skip_invalid,
+        state=state,
         sandbox=sandbox,
+        host=host,
+        stream_id=stream_id,
+        account_id=account_id,
+        iid=iid,
+        client_id=client_id,
+        ca_bundle=ca_bundle,
+        config=config,
+        profile=profile,
+        max_rows=max_rows,
+        max_file_mb=max_file_mb,
     )
     progress = ProgressDisplay(bar=sys.stderr.isatty() and not quiet and log_format is common.LogFormat.text)
     with common.failures_to_exit_codes():
+        common.setup(verbose, quiet, log_format, log_file)
         result = run_job(job, progress=progress)
     _print_result(result, quiet)
     raise typer.Exit(result.exit_code)
@@ -106,26 +105,25 @@ def plan(
 
     Example: provisioner plan campaigns.xlsx --profile prod
     """
-    common.setup(verbose, quiet, log_format, log_file)
-    job = Job(
-        input_path=input_path,
-        settings=common.settings_source(
-            host=host,
-            stream_id=stream_id,
-            account_id=account_id,
-            iid=iid,
-            client_id=client_id,
-            ca_bundle=ca_bundle,
-            config=config,
-            profile=profile,
-        ),
-        options=RunOptions(skip_invalid=skip_invalid),
-        state_path=state,
-        limits=common.limits(max_rows, max_file_mb),
+    job = common.make_job(
+        input_path,
         rate_limit=rate_limit,
+        skip_invalid=skip_invalid,
+        state=state,
         sandbox=sandbox,
+        host=host,
+        stream_id=stream_id,
+        account_id=account_id,
+        iid=iid,
+        client_id=client_id,
+        ca_bundle=ca_bundle,
+        config=config,
+        profile=profile,
+        max_rows=max_rows,
+        max_file_mb=max_file_mb,
     )
     with common.failures_to_exit_codes():
+        common.setup(verbose, quiet, log_format, log_file)
         result = run_job(job, dry_run=True)
     _print_plan(result)
     raise typer.Exit(result.exit_code)

@@ -32,8 +32,8 @@ def validate(
 
     Example: provisioner validate campaigns.xlsx --report problems.xlsx
     """
-    common.setup(verbose, quiet, log_format, log_file)
     with common.failures_to_exit_codes():
+        common.setup(verbose, quiet, log_format, log_file)
         result = check_input(input_path, common.limits(max_rows, max_file_mb), report_path=report)
     code = ExitCode.OK if result.validated.valid else ExitCode.INVALID
     problems = list(result.validated.problems)
