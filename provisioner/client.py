@@ -14,7 +14,7 @@ import re
 import ssl
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Final, Protocol
@@ -149,34 +149,32 @@ class KoreClient:
         )
         return reply.campaign(reply.data())
 
+    async def list_campaigns_page(
+        self, page: int, *, page_size: int = 100, newest_first: bool = True
+    ) -> tuple[list[Campaign], bool]:
+        """Fetch one page (1-based) of voice campaigns; return them and whether more pages follow."""
+        if page_size < 1 or page < 1:
+            raise ValueError("page and page_size must be at least 1")
+        body = {
+            "limit": page_size,
+            "skip": (page - 1) * page_size,
+            "page": page,
+            "type": "voice",
+            "sortBy": {"createdAt": "desc" if newest_first else "asc"},
+        }
+        reply = await self._call("POST", self._path(endpoints.LIST_CAMPAIGNS), body=body)
+        data = reply.data()
+        results = data.get("results")
+        if not isinstance(results, list):
+            raise reply.unexpected("data.results is not a list")
+        return [reply.campaign(r) for r in results], _has_more(data, page, len(results), page_size)
+
     async def list_campaigns(self, *, page_size: int = 100, newest_first: bool = True) -> AsyncIterator[Campaign]:
         """Yield every voice campaign once, page by page, newest (or oldest) first."""
-        if page_size < 1:
-            raise ValueError("page_size must be at least 1")
-        path = self._path(endpoints.LIST_CAMPAIGNS)
-        seen: set[str] = set()
-        page = 1
-        while True:
-            body = {
-                "limit": page_size,
-                "skip": (page - 1) * page_size,
-                "page": page,
-                "type": "voice",
-                "sortBy": {"createdAt": "desc" if newest_first else "asc"},
-            }
-            reply = await self._call("POST", path, body=body)
-            data = reply.data()
-            results = data.get("results")
-            if not isinstance(results, list):
-                raise reply.unexpected("data.results is not a list")
-            fresh = [c for c in map(reply.campaign, results) if c.id not in seen]
-            for campaign in fresh:
-                seen.add(campaign.id)
-                yield campaign
-            # A page with nothing new means the server ignores skip/page; stop rather than loop forever.
-            if not fresh or not _has_more(data, page, len(results), page_size):
-                return
-            page += 1
+        async for campaign in iterate_pages(
+            lambda page: self.list_campaigns_page(page, page_size=page_size, newest_first=newest_first)
+        ):
+            yield campaign
 
     async def list_contact_lists(self) -> list[str]:
         """Return the names of the account's call contact lists."""
@@ -379,6 +377,24 @@ class _Reply:
             path=self.path,
             status=self.status,
         )
+
+
+async def iterate_pages(
+    fetch: Callable[[int], Awaitable[tuple[list[Campaign], bool]]],
+) -> AsyncGenerator[Campaign]:
+    """Yield each campaign of the pages ``fetch(1)``, ``fetch(2)``… once, until no more pages follow."""
+    seen: set[str] = set()
+    page = 1
+    while True:
+        campaigns, more = await fetch(page)
+        fresh = [c for c in campaigns if c.id not in seen]
+        for campaign in fresh:
+            seen.add(campaign.id)
+            yield campaign
+        # A page with nothing new means the server ignores skip/page; stop rather than loop forever.
+        if not more or not fresh:
+            return
+        page += 1
 
 
 def _has_more(data: Mapping[str, object], page: int, count: int, page_size: int) -> bool:

@@ -11,13 +11,15 @@ Exactly once, because the create call has no idempotency key:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-from provisioner.client import Campaign, KoreClient
+from provisioner.client import Campaign, KoreClient, iterate_pages
 from provisioner.errors import (
     AmbiguousError,
     ApiError,
@@ -33,6 +35,7 @@ from provisioner.payloads import Payload
 from provisioner.retry import CREATE_RETRYABLE, READ_RETRYABLE, RetryPolicy, call_with_retries
 
 log = logging.getLogger("provisioner.provision")
+T = TypeVar("T")
 
 Sleep = Callable[[float], Awaitable[None]]
 Progress = Callable[[RowOutcome], None]
@@ -95,32 +98,32 @@ class Provisioner:
         self._now = now or (lambda: dt.datetime.now(dt.UTC))
         self._rng = rng or random.Random()  # noqa: S311  (jitter only)
 
-    async def _read(self, attempt: Callable[[], Awaitable[object]]) -> object:
+    async def _read(self, attempt: Callable[[], Awaitable[T]]) -> T:
         return await call_with_retries(
             attempt, retry_on=READ_RETRYABLE, policy=self._options.retry, sleep=self._sleep, rng=self._rng
         )
 
-    async def _server_campaigns(self) -> dict[str, Campaign]:
-        async def everything() -> dict[str, Campaign]:
-            found: dict[str, Campaign] = {}
-            async for campaign in self._client.list_campaigns(newest_first=True):
-                found.setdefault(fold_name(campaign.name), campaign)  # newest first: keep the newest
-            return found
+    def _campaigns(self) -> AsyncGenerator[Campaign]:
+        """Every campaign on the server, newest first; each page is retried on its own, not the whole scan."""
 
-        result = await self._read(everything)
-        assert isinstance(result, dict)
-        return result
+        def page(number: int) -> Awaitable[tuple[list[Campaign], bool]]:
+            return self._read(lambda: self._client.list_campaigns_page(number, newest_first=True))
+
+        return iterate_pages(page)
+
+    async def _server_campaigns(self) -> dict[str, Campaign]:
+        found: dict[str, Campaign] = {}
+        async for campaign in self._campaigns():
+            found.setdefault(fold_name(campaign.name), campaign)  # newest first: keep the newest
+        return found
 
     async def plan(self, payloads: list[Payload], *, reconcile: bool = True) -> Plan:
         """Read the server and the ledger; decide what to create, what exists, what cannot be sent.
 
         With ``reconcile`` (a run, not a plan), entries a crashed run left in flight are settled in the ledger.
         """
-        server, lists_result = await asyncio.gather(
-            self._server_campaigns(), self._read(self._client.list_contact_lists)
-        )
-        assert isinstance(lists_result, list)
-        known_lists = set(lists_result)
+        server, lists = await asyncio.gather(self._server_campaigns(), self._read(self._client.list_contact_lists))
+        known_lists = set(lists)
         entries = self._ledger.entries(self._scope, {fold_name(p.name) for p in payloads})
         existing: dict[int, Campaign] = {}
         missing: dict[int, list[str]] = {}
@@ -261,18 +264,14 @@ class Provisioner:
         wanted = fold_name(name)
         horizon = sent_at - dt.timedelta(seconds=self._options.lookback_s)
 
-        async def scan() -> Campaign | None:
-            async for campaign in self._client.list_campaigns(newest_first=True):
+        async with contextlib.aclosing(self._campaigns()) as campaigns:
+            async for campaign in campaigns:
                 if fold_name(campaign.name) == wanted:
                     return campaign
                 created = _created_at(campaign)
                 if created is not None and created < horizon:
                     return None
-            return None
-
-        result = await self._read(scan)
-        assert result is None or isinstance(result, Campaign)
-        return result
+        return None
 
     def _outcome(
         self,

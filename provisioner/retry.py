@@ -91,4 +91,9 @@ async def call_with_retries(
         reraise=True,
         before_sleep=_log_retry,
     )
-    return await retrying(attempt)
+
+    async def once() -> T:
+        # tenacity calls a plain callable without awaiting it; a lambda returning a coroutine must be awaited here.
+        return await attempt()
+
+    return await retrying(once)
