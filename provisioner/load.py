@@ -673,9 +673,10 @@ def _to_sheet(name: str, grid: _Grid, limits: Limits, problems: list[Problem]) -
     positions: dict[str, int] = {}
     source_names: list[str] = []
     empty_sheet = Sheet(name, grid.title, pd.DataFrame(), pd.DataFrame(), {})
+    outcome_columns = _outcome_columns(name, grid.title, raw_headers)
     for pos, header in enumerate(raw_headers):
         source_names.append(header or f"(column {_column_letters(pos + 1)})")
-        if not header:
+        if not header or pos < outcome_columns:
             continue
         column = index.get(spec.normalize_header(header))
         if column is None:
@@ -722,10 +723,25 @@ def _to_sheet(name: str, grid: _Grid, limits: Limits, problems: list[Problem]) -
     rows_index = pd.Index([row_numbers[i] for i in keep], name="row")
     kept = [body[i] for i in keep]
     _refuse_huge_cells(kept, rows_index, raw_headers, grid.where, limits)
-    source = pd.DataFrame(kept, index=rows_index, columns=range(width), dtype=object)
-    source.columns = pd.Index(_dedupe(source_names))
-    frame = pd.DataFrame({key: source.iloc[:, pos] for key, pos in positions.items()}, index=rows_index, dtype=object)
+    source = pd.DataFrame(kept, index=rows_index, columns=range(width), dtype=object).iloc[:, outcome_columns:]
+    source.columns = pd.Index(_dedupe(source_names[outcome_columns:]))
+    frame = pd.DataFrame(
+        {key: source.iloc[:, pos - outcome_columns] for key, pos in positions.items()}, index=rows_index, dtype=object
+    )
     return Sheet(name, grid.title, frame, source, headers)
+
+
+def _outcome_columns(name: str, title: str, headers: list[str]) -> int:
+    """Count the leading outcome columns of a results workbook fed back as input (0 for any other sheet).
+
+    They describe an earlier run, not the campaign: its ``name`` would otherwise clash with the input's own
+    name column. Rows already created are found on the server by the next run and not sent again.
+    """
+    width = len(spec.RESULT_COLUMNS)
+    if name != spec.CAMPAIGNS or spec.normalize_header(title) != spec.normalize_header(spec.RESULTS):
+        return 0
+    leading = [spec.normalize_header(h) for h in headers[:width]]
+    return width if leading == [spec.normalize_header(c) for c in spec.RESULT_COLUMNS] else 0
 
 
 def _refuse_misplaced_header(name: str, grid: _Grid, index: dict[str, spec.Column]) -> None:

@@ -239,3 +239,33 @@ def test_sandbox_mode_needs_no_account(tmp_path: Path) -> None:
     assert result.exit_code == ExitCode.OK
     assert result.results_path == tmp_path / "in.results.xlsx"
     assert {r["status"] for r in results(result)} == {Status.CREATED.value}
+
+
+def test_feeding_the_results_workbook_back_creates_only_what_is_missing(
+    tmp_path: Path, threaded_sandbox: Start
+) -> None:
+    box = threaded_sandbox(config())
+    path = write_book(
+        tmp_path / "in.xlsx",
+        [campaign(name="One"), campaign(name="Two", contact_lists="Renewals East; Nope"), campaign(name="Three")],
+    )
+    first = run_job(job(tmp_path, path, box))
+    assert [r["status"] for r in results(first)] == ["created", "failed", "created"]
+
+    assert first.results_path is not None
+    book = openpyxl.load_workbook(first.results_path)
+    sheet = book["Results"]
+    header = [c.value for c in sheet[1]]
+    sheet.cell(3, header.index("Contact Lists") + 1, "Renewals East")  # operations fix the failed row
+    book.save(tmp_path / "retry.xlsx")
+
+    second = run_job(job(tmp_path, tmp_path / "retry.xlsx", box))
+    assert second.exit_code == ExitCode.OK
+    assert [(r["name"], r["status"]) for r in results(second)] == [
+        ("One", "exists"),
+        ("Two", "created"),
+        ("Three", "exists"),
+    ]
+    assert box.server is not None and box.server.sandbox.requests["create"] == 3
+    assert_matches_sandbox(second, box)
+    assert not [p for p in second.report.problems if p.code == "unknown_column"]
