@@ -12,6 +12,7 @@ from provisioner._cli import common
 from provisioner._cli._app import app
 from provisioner.exit_codes import ExitCode
 from provisioner.outcomes import Status
+from provisioner.problems import errors_only
 from provisioner.progress import ProgressDisplay
 from provisioner.report import console_summary
 from provisioner.run import JobResult, run_job
@@ -135,6 +136,9 @@ def _print_result(result: JobResult, quiet: bool) -> None:
         typer.echo(f"note: {note}", err=True)
     if quiet and summary.exit_code == ExitCode.OK:
         return
+    errors = errors_only(list(result.report.problems))
+    if errors:
+        common.render_problems(errors, typer.echo)
     typer.echo(console_summary(result.report, result.results_path))
 
 
