@@ -11,7 +11,7 @@ import datetime as dt
 import re
 import zoneinfo
 from difflib import get_close_matches
-from functools import cache
+from functools import cache, lru_cache
 from typing import Final
 
 import phonenumbers
@@ -52,6 +52,9 @@ def is_blank(value: object) -> bool:
     return isinstance(value, str) and not value.strip()
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")  # below space, except tab, line feed and return
+
+
 def parse_text(value: object) -> str:
     """Read a text cell: trimmed; a number Excel stored for digits comes back without ``.0``."""
     if isinstance(value, bool):
@@ -61,7 +64,7 @@ def parse_text(value: object) -> str:
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     text = str(value).strip()
-    if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in text):
+    if _CONTROL.search(text):
         raise CellError("control_character", "contains invisible control characters; retype the text.")
     return text
 
@@ -242,6 +245,7 @@ def _exact_minute(seconds: float) -> dt.time:
     return dt.time(whole // 3600, whole // 60 % 60)
 
 
+@lru_cache(maxsize=1440)  # every window of every campaign is formatted, and a day has only 1,440 minutes
 def format_time(value: dt.time) -> str:
     """Format a time the way the API wants it: ``9:00 AM``, ``5:30 PM``, ``12:00 PM``."""
     hour = value.hour % 12 or 12

@@ -9,7 +9,7 @@ from provisioner.cells import format_time
 from provisioner.validate import Validated
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Payload:
     """The create body of one campaign, with the spreadsheet row it came from."""
 
@@ -20,13 +20,13 @@ class Payload:
 
 def build_payloads(validated: Validated) -> list[Payload]:
     """Return the create bodies of every sendable campaign, in input order."""
-    table = validated.campaigns
-    return [
-        Payload(
-            row, str(table.at[row, "name"]), build_body({str(k): v for k, v in table.loc[row].items()}, validated, row)
-        )
-        for row in validated.sendable_rows
-    ]
+    table = validated.campaigns.loc[validated.sendable_rows]
+    keys = [str(k) for k in table.columns]
+    payloads: list[Payload] = []
+    for row, *cells in table.itertuples(name=None):
+        values = dict(zip(keys, cells, strict=True))
+        payloads.append(Payload(row, str(values["name"]), build_body(values, validated, row)))
+    return payloads
 
 
 def build_body(values: dict[str, Any], validated: Validated, row: int) -> dict[str, Any]:

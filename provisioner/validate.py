@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from difflib import get_close_matches
+from functools import cached_property
 from typing import Final, NamedTuple
 
 import pandas as pd
@@ -40,7 +41,7 @@ class Validated:
     """A workbook after validation: typed values, windows per hours key, and every problem found."""
 
     workbook: Workbook
-    campaigns: pd.DataFrame  # typed values by Column.key; index = spreadsheet row
+    campaigns: pd.DataFrame  # typed values by Column.key; index = spreadsheet row; equal cells share one value
     windows: dict[str, list[Window]]  # folded hours key -> windows in weekday order
     problems: tuple[Problem, ...]
     blocked: dict[int, str]  # Campaigns row -> why it must not be sent (its own or its hours' problems)
@@ -57,7 +58,14 @@ class Validated:
 
     def hours_key(self, row: int) -> str:
         """Return the folded CallingHours key a campaign row uses."""
-        return fold_key(self.campaigns.at[row, "calling_hours"] or self.campaigns.at[row, "name"])
+        return self._hours_keys[row]
+
+    @cached_property
+    def _hours_keys(self) -> dict[int, str]:
+        """Fold every row's key at once: building the bodies asks for each row's, and a lookup by row is slow."""
+        table = self.campaigns
+        rows, names, keys = table.index.tolist(), table["name"].tolist(), table["calling_hours"].tolist()
+        return {row: fold_key(key or name) for row, name, key in zip(rows, names, keys, strict=True)}
 
 
 def fold_key(value: object) -> str:
@@ -173,41 +181,54 @@ def _schema_problems(sheet: Sheet, typed: pd.DataFrame, already: set[tuple[int, 
 # --- passes 1 and 3 -------------------------------------------------------------------------------
 
 
+class _Unreadable(NamedTuple):
+    """Why a cell cannot be read: the problem it raises on every row that holds it."""
+
+    code: str
+    message: str
+    shows_value: bool
+
+
 def _typed(sheet: Sheet, problems: list[Problem], failed: set[tuple[int, str]]) -> pd.DataFrame:
     """Pass 1: read every cell of every known column into its typed value."""
+    rows = sheet.frame.index.tolist()
     out: dict[str, list[object]] = {}
     for column in spec.SHEET_COLUMNS[sheet.name]:
         if column.key not in sheet.frame:
-            default = column.default
-            out[column.key] = [default] * len(sheet.frame)
+            out[column.key] = [column.default] * len(rows)
             continue
         parse = _parser(column)
+        # A column repeats a few values (days, times, choices, caller IDs) over thousands of rows: read each
+        # distinct cell once. The key holds the type because 1, 1.0 and True are equal but read differently.
+        outcomes: dict[tuple[type, object], object] = {}
         values: list[object] = []
-        for row, raw in zip(sheet.frame.index.tolist(), sheet.frame[column.key].tolist(), strict=True):
-            if cells.is_blank(raw):
-                values.append(column.default)
-                continue
-            merged = merged_range(raw)
-            if merged:
-                problems.append(
-                    sheet.problem(
-                        row,
-                        column.key,
-                        "merged_cell",
-                        f"This cell is part of the merged cells {merged}; unmerge them and fill in every row.",
-                    )
-                )
+        for row, raw in zip(rows, sheet.frame[column.key].tolist(), strict=True):
+            key = (type(raw), raw)
+            if key not in outcomes:
+                outcomes[key] = _read(raw, column, parse)
+            outcome = outcomes[key]
+            if isinstance(outcome, _Unreadable):
+                shown = raw if outcome.shows_value else None
+                problems.append(sheet.problem(row, column.key, outcome.code, outcome.message, shown))
                 failed.add((row, column.key))
-                values.append(None)
-                continue
-            try:
-                values.append(parse(raw))
-            except cells.CellError as err:
-                problems.append(sheet.problem(row, column.key, err.code, f"{column.label} {err.message}", raw))
-                failed.add((row, column.key))
-                values.append(None)
+                outcome = None
+            values.append(outcome)
         out[column.key] = values
     return pd.DataFrame(out, index=sheet.frame.index, dtype=object)
+
+
+def _read(raw: object, column: spec.Column, parse: Parser) -> object:
+    """Read one cell: the column's default when blank, else its typed value or why it cannot be read."""
+    merged = merged_range(raw)
+    if merged:
+        message = f"This cell is part of the merged cells {merged}; unmerge them and fill in every row."
+        return _Unreadable("merged_cell", message, shows_value=False)
+    if cells.is_blank(raw):
+        return column.default
+    try:
+        return parse(raw)
+    except cells.CellError as err:
+        return _Unreadable(err.code, f"{column.label} {err.message}", shows_value=True)
 
 
 def validate(workbook: Workbook) -> Validated:
@@ -222,11 +243,18 @@ def validate(workbook: Workbook) -> Validated:
     if campaigns.empty:
         problems.append(camp_sheet.problem(None, None, "no_rows", "The Campaigns sheet has no campaign rows."))
     problems += _duplicate_names(camp_sheet, campaigns)
-    windows = _windows(hours_sheet, hours, problems)
-    problems += _links(camp_sheet, hours_sheet, campaigns, hours, windows)
+    hours_keys = _folded(hours["campaign"].tolist())
+    windows = _windows(hours_sheet, hours, hours_keys, problems)
+    problems += _links(camp_sheet, hours_sheet, campaigns, hours, hours_keys, windows)
 
     problems.sort(key=sort_key)
     return Validated(workbook, campaigns, windows, tuple(problems), _blocked(workbook, campaigns, hours, problems))
+
+
+def _folded(keys: list[object]) -> list[str | None]:
+    """Fold each hours key (None when empty), each distinct key once: a key repeats on every row of its windows."""
+    folded = {key: fold_key(key) for key in set(keys) if key}
+    return [folded.get(key) for key in keys]
 
 
 def _blocked(
@@ -242,11 +270,15 @@ def _blocked(
             reasons[p.row].append(p.message)
         elif p.sheet == workbook.hours.title and p.row in hours.index and hours.at[p.row, "campaign"]:
             bad_hours[fold_key(hours.at[p.row, "campaign"])].append(p.row)
-    for row, name, key in campaigns[["name", "calling_hours"]].itertuples():
-        target = key or name
-        if target and fold_key(target) in bad_hours and not reasons.get(row):
-            rows = ", ".join(str(r) for r in sorted(set(bad_hours[fold_key(target)])))
-            reasons[row].append(f"Its calling hours '{target}' have problems on {workbook.hours.title} row(s) {rows}.")
+    if bad_hours:
+        rows, names, keys = campaigns.index.tolist(), campaigns["name"].tolist(), campaigns["calling_hours"].tolist()
+        for row, name, key in zip(rows, names, keys, strict=True):
+            target = key or name
+            if target and fold_key(target) in bad_hours and not reasons.get(row):
+                rows_text = ", ".join(str(r) for r in sorted(set(bad_hours[fold_key(target)])))
+                reasons[row].append(
+                    f"Its calling hours '{target}' have problems on {workbook.hours.title} row(s) {rows_text}."
+                )
     return {row: " | ".join(text) for row, text in reasons.items() if text}
 
 
@@ -273,10 +305,13 @@ def _duplicate_names(sheet: Sheet, campaigns: pd.DataFrame) -> list[Problem]:
     return problems
 
 
-def _windows(sheet: Sheet, hours: pd.DataFrame, problems: list[Problem]) -> dict[str, list[Window]]:
+def _windows(
+    sheet: Sheet, hours: pd.DataFrame, hours_keys: list[str | None], problems: list[Problem]
+) -> dict[str, list[Window]]:
     """Build each key's windows, reporting inverted and overlapping windows."""
     windows: dict[str, list[Window]] = defaultdict(list)
-    for row, key, days, start, end in hours[["campaign", "day", "start", "end"]].itertuples():
+    columns = [hours[column].tolist() for column in ("day", "start", "end")]
+    for row, key, days, start, end in zip(hours.index.tolist(), hours_keys, *columns, strict=True):
         if not key or not days or start is None or end is None:
             continue
         if start >= end:
@@ -291,8 +326,7 @@ def _windows(sheet: Sheet, hours: pd.DataFrame, problems: list[Problem]) -> dict
                 )
             )
             continue
-        for day in days:
-            windows[fold_key(key)].append(Window(day, start, end, row))
+        windows[key].extend([Window(day, start, end, row) for day in days])
     order = {d: i for i, d in enumerate(spec.DAYS)}
     for items in windows.values():
         items.sort(key=lambda w: (order[w.day], w.start, w.row))
@@ -317,23 +351,26 @@ def _links(
     hours_sheet: Sheet,
     campaigns: pd.DataFrame,
     hours: pd.DataFrame,
+    hours_keys: list[str | None],
     windows: dict[str, list[Window]],
 ) -> list[Problem]:
     """Every campaign must have windows; every hours key must be used by a campaign."""
     problems: list[Problem] = []
     used: set[str] = set()
-    hours_keys = {fold_key(k) for k in hours["campaign"] if k}
-    for row, name, key in campaigns[["name", "calling_hours"]].itertuples():
+    known = {key for key in hours_keys if key}
+    suggestions = sorted(known)
+    rows, names, keys = campaigns.index.tolist(), campaigns["name"].tolist(), campaigns["calling_hours"].tolist()
+    for row, name, key in zip(rows, names, keys, strict=True):
         if not name:
             continue
         explicit = bool(key)
         folded = fold_key(key or name)
         used.add(folded)
-        if folded in windows or folded in hours_keys:
+        if folded in windows or folded in known:
             continue
         column = "calling_hours" if explicit else "name"
         target = key if explicit else name
-        near = get_close_matches(folded, sorted(hours_keys), n=1, cutoff=0.8)
+        near = get_close_matches(folded, suggestions, n=1, cutoff=0.8)
         hint = f" Did you mean '{_original_key(hours, near[0])}'?" if near else ""
         problems.append(
             camp_sheet.problem(
@@ -344,19 +381,26 @@ def _links(
                 target,
             )
         )
-    names = sorted({fold_key(n) for n in campaigns["name"] if n} | used)
-    for row, key in zip(hours.index.tolist(), hours["campaign"].tolist(), strict=True):
-        if not key or fold_key(key) in used:
-            continue
-        near = get_close_matches(fold_key(key), names, n=1, cutoff=0.75)
-        hint = f" Did you mean '{_original_name(campaigns, near[0])}'?" if near else ""
+    unused = [
+        (row, key, folded)
+        for row, key, folded in zip(hours.index.tolist(), hours["campaign"].tolist(), hours_keys, strict=True)
+        if folded and folded not in used
+    ]
+    if not unused:
+        return problems
+    candidates = sorted({fold_key(n) for n in names if n} | used)
+    hints: dict[str, str] = {}
+    for row, key, folded in unused:
+        if folded not in hints:  # every row of an unused key gets the same hint, and a fuzzy search is slow
+            near = get_close_matches(folded, candidates, n=1, cutoff=0.75)
+            hints[folded] = f" Did you mean '{_original_name(campaigns, near[0])}'?" if near else ""
         problems.append(
             hours_sheet.problem(
                 row,
                 "campaign",
                 "unused_hours_key",
                 f"No campaign uses the calling hours '{key}' (it matches no campaign name or Calling Hours Key; "
-                f"usually a typo).{hint}",
+                f"usually a typo).{hints[folded]}",
                 key,
             )
         )
