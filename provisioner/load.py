@@ -18,7 +18,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, Literal, NamedTuple
+from typing import Final, Literal, NamedTuple, cast
 
 import pandas as pd
 import python_calamine
@@ -202,8 +202,7 @@ def _calamine_rows(book: python_calamine.CalamineWorkbook, title: str, where: st
         sheet = book.get_sheet_by_name(title)
     except Exception as exc:  # noqa: BLE001  (as above)
         raise InputError(f"{where} is damaged and cannot be read ({_calamine_reason(exc)}).", path=str(path)) from None
-    pad: list[object] = [""] * (sheet.start[1] if sheet.start else 0)  # iter_rows omits leading empty columns
-    grid = [pad + list(r) for r in sheet.iter_rows()]
+    grid = cast(list[list[object]], sheet.to_python(skip_empty_area=False))  # from A1, as rows are numbered
     return _mark_merged(grid, sheet.merged_cell_ranges)
 
 
@@ -717,9 +716,9 @@ def _to_sheet(name: str, grid: _Grid, limits: Limits, problems: list[Problem]) -
                 )
             )
     _refuse_error_cells(grid, positions, raw_headers)
-    body = [r + [""] * (width - len(r)) for r in rows[1:]]
+    body = [r if len(r) == width else r + [""] * (width - len(r)) for r in rows[1:]]
     row_numbers = range(2, 2 + len(body))
-    keep = [i for i, r in enumerate(body) if any(not _blank(v) for v in r)]
+    keep = [i for i, r in enumerate(body) if not all(map(_blank, r))]
     rows_index = pd.Index([row_numbers[i] for i in keep], name="row")
     kept = [body[i] for i in keep]
     _refuse_huge_cells(kept, rows_index, raw_headers, grid.where, limits)
