@@ -52,7 +52,9 @@ def is_blank(value: object) -> bool:
     return isinstance(value, str) and not value.strip()
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")  # below space, except tab, line feed and return
+# Below space (except tab, line feed, return), DEL and C1 controls, bidi overrides and isolates, zero-width
+# space and BOM: invisible, and able to make two different names look the same. ZWJ/ZWNJ stay (emoji, Persian).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
 def parse_text(value: object) -> str:
@@ -75,6 +77,7 @@ def parse_names(value: object) -> list[str]:
 
 
 _INT_TEXT = re.compile(r"^[+-]?\d+(?:\.0*)?$")
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+$")
 
 
 def parse_int(value: object) -> int:
@@ -87,7 +90,11 @@ def parse_int(value: object) -> int:
         if value.is_integer():
             return int(value)
         raise CellError("not_whole", f"must be a whole number; {value:g} has a fraction.")
-    text = parse_text(value).replace(",", "") if isinstance(value, str) else ""
+    text = parse_text(value) if isinstance(value, str) else ""
+    if _THOUSANDS.match(text):  # "1,000"; but "1,5" is a decimal comma, not fifteen
+        text = text.replace(",", "")
+    elif "," in text:
+        raise CellError("not_whole", f"must be a whole number; {text} has a decimal comma.")
     if _INT_TEXT.match(text):
         return int(float(text))
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Literal
@@ -10,6 +11,8 @@ from typing import Literal
 from provisioner.cells import format_time
 
 Severity = Literal["error", "warning"]
+
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 #: Longest value text kept in a problem; a huge cell must not make a huge report.
 MAX_VALUE_CHARS = 200
@@ -49,6 +52,8 @@ def show_value(value: object) -> str | None:
     if isinstance(value, str) and not value.strip():
         return None
     text = value if isinstance(value, str) else _plain(value)
+    # A cell may hold escape sequences; shown raw they would drive the reader's terminal.
+    text = _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
     if len(text) > MAX_VALUE_CHARS:
         text = text[: MAX_VALUE_CHARS - 1] + "…"
     return text

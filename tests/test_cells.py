@@ -141,3 +141,23 @@ def test_text_and_names() -> None:
     assert cells.parse_names("A; B\nC;;") == ["A", "B", "C"]
     with pytest.raises(cells.CellError):
         cells.parse_text("bad\x07bell")
+
+
+def test_thousands_separators_but_not_decimal_commas() -> None:
+    assert cells.parse_int("1,000") == 1000
+    with pytest.raises(cells.CellError) as err:
+        cells.parse_int("1,5")
+    assert err.value.code == "not_whole"
+
+
+@pytest.mark.parametrize("text", ["Spring\u202eSale", "Spring\u200bSale", "\ufeffSpring", "Spring\x7f"])
+def test_invisible_characters_that_disguise_names_are_refused(text: str) -> None:
+    with pytest.raises(cells.CellError):
+        cells.parse_text(text)
+    assert cells.parse_text("👩\u200d💻 سلام") == "👩\u200d💻 سلام"  # joiners are part of real text
+
+
+def test_problem_values_never_carry_terminal_escapes() -> None:
+    from provisioner.problems import show_value
+
+    assert show_value("a\x1b[31mred") == "a\\u001b[31mred"
