@@ -358,7 +358,7 @@ def _links(
     problems: list[Problem] = []
     used: set[str] = set()
     known = {key for key in hours_keys if key}
-    suggestions = sorted(known)
+    suggest_key = _Hints(sorted(known), 0.8, lambda folded: _original_key(hours, folded))
     rows, names, keys = campaigns.index.tolist(), campaigns["name"].tolist(), campaigns["calling_hours"].tolist()
     for row, name, key in zip(rows, names, keys, strict=True):
         if not name:
@@ -370,8 +370,7 @@ def _links(
             continue
         column = "calling_hours" if explicit else "name"
         target = key if explicit else name
-        near = get_close_matches(folded, suggestions, n=1, cutoff=0.8)
-        hint = f" Did you mean '{_original_key(hours, near[0])}'?" if near else ""
+        hint = suggest_key(folded)
         problems.append(
             camp_sheet.problem(
                 row,
@@ -388,23 +387,45 @@ def _links(
     ]
     if not unused:
         return problems
-    candidates = sorted({fold_key(n) for n in names if n} | used)
-    hints: dict[str, str] = {}
+    suggest_name = _Hints(
+        sorted({fold_key(n) for n in names if n} | used), 0.75, lambda folded: _original_name(campaigns, folded)
+    )
     for row, key, folded in unused:
-        if folded not in hints:  # every row of an unused key gets the same hint, and a fuzzy search is slow
-            near = get_close_matches(folded, candidates, n=1, cutoff=0.75)
-            hints[folded] = f" Did you mean '{_original_name(campaigns, near[0])}'?" if near else ""
         problems.append(
             hours_sheet.problem(
                 row,
                 "campaign",
                 "unused_hours_key",
                 f"No campaign uses the calling hours '{key}' (it matches no campaign name or Calling Hours Key; "
-                f"usually a typo).{hints[folded]}",
+                f"usually a typo).{suggest_name(folded)}",
                 key,
             )
         )
     return problems
+
+
+class _Hints:
+    """'Did you mean …?' for a misspelt key: each distinct miss searched once, and at most MAX_HINTS searches.
+
+    A fuzzy search compares the miss with every candidate, so a file with thousands of typos would take minutes;
+    past the budget the problems are still reported, without a hint.
+    """
+
+    MAX_HINTS: Final = 200
+
+    def __init__(self, candidates: list[str], cutoff: float, original: Callable[[str], str]) -> None:
+        self._candidates = candidates
+        self._cutoff = cutoff
+        self._original = original
+        self._found: dict[str, str] = {}
+
+    def __call__(self, folded: str) -> str:
+        if folded not in self._found:
+            if len(self._found) >= self.MAX_HINTS:
+                return ""
+            near = get_close_matches(folded, self._candidates, n=1, cutoff=self._cutoff)
+            self._found[folded] = f" Did you mean '{self._original(near[0])}'?" if near else ""
+        return self._found[folded]
 
 
 def _original_key(hours: pd.DataFrame, folded: str) -> str:

@@ -169,3 +169,12 @@ def test_empty_campaigns_sheet(tmp_path: Path) -> None:
     path = write_book(tmp_path / "a.xlsx", [{k: None for k in campaign()}], [])
     result = check(path)
     assert ("no_rows" in {p.code for p in result.problems}) and not result.valid
+
+
+def test_typo_hints_are_bounded_but_every_problem_is_reported(tmp_path: Path) -> None:
+    n = 210
+    rows = [campaign(name=f"Campaign {i:03d}", calling_hours=f"Hours {i:03d}x") for i in range(n)]
+    path = write_book(tmp_path / "a.xlsx", rows, [window(f"Hours {i:03d}") for i in range(n)])
+    missing = [p for p in check(path).problems if p.code == "no_calling_hours"]
+    assert len(missing) == n
+    assert sum("Did you mean 'Hours" in p.message for p in missing) == 200
