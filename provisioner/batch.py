@@ -39,6 +39,7 @@ from typing import Final
 from provisioner import spec
 from provisioner.errors import ConfigError, InputError, StateError
 from provisioner.exit_codes import ExitCode
+from provisioner.load import csv_sheets
 from provisioner.report import console_summary
 from provisioner.run import Job, run_job
 
@@ -264,7 +265,7 @@ def _inspect(path: Path, settle_s: float, now: float) -> _Ready | Left | None:
     try:
         if path.is_dir():
             names = os.listdir(path)
-            if not _is_csv_folder(names):
+            if len(csv_sheets(names)) < len(spec.SHEET_ALIASES):
                 return None
             mtime = max([path.stat().st_mtime] + [(path / name).stat().st_mtime for name in names])
             lock = next((name for name in names if name.startswith(_EDITOR_LOCKS)), None)
@@ -283,15 +284,6 @@ def _inspect(path: Path, settle_s: float, now: float) -> _Ready | Left | None:
     if age < settle_s:
         return Left(path, f"changed {max(age, 0.0):.0f} s ago; taken once unchanged for {settle_s:g} s")
     return _Ready(path, mtime)
-
-
-def _is_csv_folder(names: Iterable[str]) -> bool:
-    """Say whether a folder's file names hold a CSV file for each sheet, as provisioner.load finds them."""
-    stems = {spec.normalize_header(name[: -len(".csv")]) for name in names if name.lower().endswith(".csv")}
-    return all(
-        any(spec.normalize_header(alias.removesuffix(".csv")) in stems for alias in aliases)
-        for aliases in spec.SHEET_ALIASES.values()
-    )
 
 
 def _process(

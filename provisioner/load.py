@@ -16,6 +16,7 @@ import posixpath
 import re
 import zipfile
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal, NamedTuple, cast
@@ -530,21 +531,26 @@ def _cell_name(row: int, col: int) -> str:
 # --- CSV ------------------------------------------------------------------------------------------
 
 
-def _read_csv_folder(folder: Path, limits: Limits) -> dict[str, _Grid]:
-    files = {spec.normalize_header(p.stem): p for p in folder.iterdir() if p.suffix.lower() == ".csv"}
-    grids: dict[str, _Grid] = {}
-    missing: list[str] = []
+def csv_sheets(names: Iterable[str]) -> dict[str, str]:
+    """Map each sheet to the file name, among ``names``, that holds it as CSV (sheets without one are left out)."""
+    files = {spec.normalize_header(n[: -len(".csv")]): n for n in names if n.lower().endswith(".csv")}
+    found: dict[str, str] = {}
     for canonical, aliases in spec.SHEET_ALIASES.items():
         wanted = {spec.normalize_header(a.removesuffix(".csv")) for a in aliases}
         match = next((files[k] for k in files if k in wanted), None)
-        if match is None:
-            missing.append(_csv_name(canonical))
-            continue
-        grids[canonical] = _Grid(match.name, match.name, _read_csv(match, limits))
+        if match is not None:
+            found[canonical] = match
+    return found
+
+
+def _read_csv_folder(folder: Path, limits: Limits) -> dict[str, _Grid]:
+    names = [p.name for p in folder.iterdir()]
+    found = csv_sheets(names)
+    missing = [_csv_name(canonical) for canonical in spec.SHEET_ALIASES if canonical not in found]
     if missing:
-        present = ", ".join(sorted(p.name for p in files.values())) or "no CSV files"
+        present = ", ".join(sorted(n for n in names if n.lower().endswith(".csv"))) or "no CSV files"
         raise InputError(f"{folder} must hold {' and '.join(missing)} (found: {present}).", path=str(folder))
-    return grids
+    return {canonical: _Grid(name, name, _read_csv(folder / name, limits)) for canonical, name in found.items()}
 
 
 def _csv_name(canonical: str) -> str:
