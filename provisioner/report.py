@@ -135,7 +135,7 @@ def console_summary(report: Report, results: Path | None = None) -> str:
     counts = [f"{n} {status}" for status, n in count_statuses(report.outcomes).items() if n]
     done = ", ".join(counts + _problem_counts(report.problems)) or "nothing to do"
     code = summary.exit_code
-    took = _duration(summary.duration_s)
+    took = human_duration(summary.duration_s)
     line = f"{summary.input_name}: {done} (exit {int(code)}: {code.meaning}) in {took}"
     if results is not None:
         line += f" → {results}"
@@ -244,7 +244,7 @@ def _summary_fields(report: Report) -> list[tuple[str, str | int | float | None]
         ("Started", _iso(summary.started)),
         ("Finished", _iso(summary.finished)),
         ("Duration (s)", round(summary.duration_s, 3)),
-        ("Duration", _duration(summary.duration_s)),
+        ("Duration", human_duration(summary.duration_s)),
         ("Host", summary.host),
         ("Account ID", summary.account_id),
         ("Stream ID", summary.stream_id),
@@ -388,7 +388,7 @@ def _iso(moment: dt.datetime | None) -> str | None:
     return (moment if moment.tzinfo else moment.astimezone()).isoformat(timespec="seconds")
 
 
-def _duration(seconds: float) -> str:
+def human_duration(seconds: float) -> str:
     """Say a duration the way people do: "0.4 s", "42 s", "8 min 12 s", "2 h 3 min 0 s"."""
     if seconds < 10:
         return f"{seconds:.1f} s"

@@ -28,7 +28,7 @@ from provisioner.logs import register_secret
 from provisioner.outcomes import Report, RowOutcome, RunSummary, Status
 from provisioner.progress import ProgressDisplay
 from provisioner.provision import Plan, Provisioner, RunOptions
-from provisioner.report import write_report
+from provisioner.report import human_duration, write_report
 from provisioner.sandbox import SandboxConfig, client_settings, running_sandbox
 
 log = logging.getLogger("provisioner.run")
@@ -179,7 +179,7 @@ async def _against_server(
             len(plan.existing),
             len(plan.missing_lists),
             rate,
-            _human(eta),
+            human_duration(eta),
         )
         stop = asyncio.Event()
         interrupt = _Interrupt(stop)
@@ -206,10 +206,9 @@ async def _against_server(
             )
             code = interrupt.exit_code
         stopped_reason = notes[0] if notes else "not sent"
-        in_flight = ledger.entries(settings.scope)
-        for payload in plan.to_create:
-            if payload.row in outcomes:
-                continue
+        unsettled = [p for p in plan.to_create if p.row not in outcomes]
+        in_flight = ledger.entries(settings.scope, {fold_name(p.name) for p in unsettled})
+        for payload in unsettled:
             entry = in_flight.get(fold_name(payload.name))
             unknown = entry is not None and entry.run_id == run_id and entry.state is EntryState.IN_FLIGHT
             outcomes[payload.row] = RowOutcome(
@@ -343,14 +342,3 @@ def _ledger(job: Job, read_only: bool) -> Iterator[Ledger]:
         return
     with Ledger(job.state_path or default_path(), lock=not read_only) as ledger:
         yield ledger
-
-
-def _human(seconds: float) -> str:
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, rest = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {rest} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min"

@@ -25,7 +25,7 @@ from provisioner.load import Sheet, Workbook, load_workbook
 from provisioner.logs import register_secret
 from provisioner.outcomes import Report, RowOutcome, RunSummary, Status
 from provisioner.problems import Problem
-from provisioner.report import ERROR_COLUMNS, STATUS_COLOURS, _duration, console_summary, write_report
+from provisioner.report import ERROR_COLUMNS, STATUS_COLOURS, console_summary, human_duration, write_report
 from provisioner.spec import CAMPAIGN_COLUMNS
 
 SECRET = f"client-secret-{uuid.uuid4().hex}"
@@ -593,4 +593,4 @@ def test_console_summary_without_outcomes_or_problems() -> None:
     ],
 )
 def test_durations_read_the_way_people_say_them(seconds: float, shown: str) -> None:
-    assert _duration(seconds) == shown
+    assert human_duration(seconds) == shown

@@ -14,7 +14,7 @@ from provisioner.exit_codes import ExitCode
 from provisioner.outcomes import Status
 from provisioner.problems import errors_only
 from provisioner.progress import ProgressDisplay
-from provisioner.report import console_summary
+from provisioner.report import console_summary, human_duration
 from provisioner.run import JobResult, run_job
 
 EXIT_CODES_HELP = "Exit codes: " + "; ".join(f"{c.value} {c.meaning}" for c in ExitCode) + "."
@@ -156,7 +156,7 @@ def _print_plan(result: JobResult) -> None:
     by_row = {o.row: o for o in outcomes}
     typer.echo(
         f"Would create {len(plan.to_create)} campaigns"
-        + (f" (about {_minutes(result.eta_s)} at the rate limit)" if result.eta_s else "")
+        + (f" (at least {human_duration(result.eta_s)} at the rate limit)" if result.eta_s else "")
         + "."
     )
     for payload in plan.to_create:
@@ -168,8 +168,3 @@ def _print_plan(result: JobResult) -> None:
     for outcome in outcomes:
         if outcome.status is Status.INVALID:
             typer.echo(f"  invalid row {outcome.row}: {outcome.name}: {outcome.error}")
-
-
-def _minutes(seconds: float | None) -> str:
-    seconds = seconds or 0.0
-    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
