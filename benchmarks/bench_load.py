@@ -38,7 +38,7 @@ from typing import Any, NamedTuple
 
 from openpyxl import Workbook
 
-from provisioner import spec
+from provisioner.workbook import spec
 
 DATA = Path(__file__).parent / "_data"
 EXAMPLE = Path(__file__).parents[1] / "examples" / "campaigns.xlsx"
@@ -181,7 +181,7 @@ def workbook_path(campaigns: int) -> Path:
 
 
 def expected_body(i: int, campaigns: int) -> dict[str, Any]:
-    """Return the create body campaign ``i`` must become, written out independently of provisioner.payloads."""
+    """Return the create body campaign ``i`` must become, written independently of provision.payloads."""
     api = {key: value for key, (_, value) in campaign(i, campaigns).items()}
     seed = shared_key(i, campaigns) if is_shared(i) else i
     days = [
@@ -265,9 +265,9 @@ def measure_baseline(path: Path, gc_threshold: int | None) -> dict[str, float]:
 
 
 def measure_pipeline(path: Path, campaigns: int, gc_threshold: int | None) -> dict[str, float]:
-    from provisioner.load import Limits, load_workbook
-    from provisioner.payloads import build_payloads
-    from provisioner.validate import validate
+    from provisioner.provision.payloads import build_payloads
+    from provisioner.workbook.load import Limits, load_workbook
+    from provisioner.workbook.validate import validate
 
     clock = Clock()
     build_payloads(validate(load_workbook(EXAMPLE)))
@@ -381,9 +381,9 @@ def summary(results: list[Result]) -> list[str]:
 
 
 def profile(campaigns: int) -> None:
-    from provisioner.load import Limits, load_workbook
-    from provisioner.payloads import build_payloads
-    from provisioner.validate import validate
+    from provisioner.provision.payloads import build_payloads
+    from provisioner.workbook.load import Limits, load_workbook
+    from provisioner.workbook.validate import validate
 
     path = workbook_path(campaigns)
     build_payloads(validate(load_workbook(EXAMPLE)))

@@ -19,12 +19,12 @@ from pathlib import Path
 import pandas as pd
 from openpyxl import Workbook as OpenpyxlWorkbook
 
-from provisioner import spec
 from provisioner.exit_codes import ExitCode
-from provisioner.load import Sheet, Workbook
-from provisioner.outcomes import Report, RowOutcome, RunSummary, Status
-from provisioner.problems import Problem
-from provisioner.report import write_report
+from provisioner.provision.outcomes import Report, RowOutcome, RunSummary, Status
+from provisioner.report.workbook import write_report
+from provisioner.workbook import spec
+from provisioner.workbook.load import Sheet, Workbook
+from provisioner.workbook.problems import Problem
 
 BUDGET_S = 10.0
 STATUSES = list(Status)

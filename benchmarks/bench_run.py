@@ -25,13 +25,13 @@ from typing import Any
 
 import aiohttp
 
-from provisioner.check import check_input
-from provisioner.client import mint_token
-from provisioner.config import Settings
-from provisioner.outcomes import Status
-from provisioner.provision import RunOptions
-from provisioner.run import Job, run_job
-from provisioner.sandbox import SandboxConfig, ThreadedSandbox, client_settings
+from provisioner.api.client import mint_token
+from provisioner.api.settings import Settings
+from provisioner.jobs.check import check_input
+from provisioner.jobs.run import Job, run_job
+from provisioner.provision.engine import RunOptions
+from provisioner.provision.outcomes import Status
+from provisioner.sandbox.server import SandboxConfig, ThreadedSandbox, client_settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.helpers import campaign, window, write_book

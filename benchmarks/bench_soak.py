@@ -23,11 +23,11 @@ from typing import Any
 
 import openpyxl
 
-from provisioner.ledger import fold_name
-from provisioner.provision import RunOptions
-from provisioner.retry import RetryPolicy
-from provisioner.run import Job, run_job
-from provisioner.sandbox import Faults, SandboxConfig, ThreadedSandbox, client_env
+from provisioner.jobs.run import Job, run_job
+from provisioner.provision.engine import RunOptions
+from provisioner.provision.ledger import fold_name
+from provisioner.provision.retry import RetryPolicy
+from provisioner.sandbox.server import Faults, SandboxConfig, ThreadedSandbox, client_env
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.helpers import campaign, window, write_book

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import openpyxl
 
-from provisioner import spec
-from provisioner.cells import format_time
+from provisioner.workbook import spec
+from provisioner.workbook.cells import format_time
 
 HERE = Path(__file__).parent
 # The optional Dialing Mode and Campaign Type columns are left out: their defaults (Agentless, voice) apply.

@@ -35,7 +35,7 @@ from typing import Any
 
 import openpyxl
 
-from provisioner import spec
+from provisioner.workbook import spec
 from tests.helpers import GOOD_CAMPAIGN, LABELS, campaign, window, write_book
 
 ROOT = Path(__file__).resolve().parents[1]

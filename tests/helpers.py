@@ -9,7 +9,7 @@ from typing import Any
 
 import openpyxl
 
-from provisioner import spec
+from provisioner.workbook import spec
 
 GOOD_CAMPAIGN: dict[str, Any] = {
     "name": "Spring Renewals East",

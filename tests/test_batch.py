@@ -21,13 +21,13 @@ import pytest
 from typer.testing import CliRunner
 
 from provisioner._cli import app
-from provisioner.batch import SEVERITY, BatchResult, Disposition, claim, most_severe, run_batch
 from provisioner.exit_codes import ExitCode
-from provisioner.ledger import Ledger, fold_name
-from provisioner.provision import RunOptions
-from provisioner.retry import RetryPolicy
-from provisioner.run import Job
-from provisioner.sandbox import Sandbox, SandboxConfig, client_env
+from provisioner.jobs.batch import SEVERITY, BatchResult, Disposition, claim, most_severe, run_batch
+from provisioner.jobs.run import Job
+from provisioner.provision.engine import RunOptions
+from provisioner.provision.ledger import Ledger, fold_name
+from provisioner.provision.retry import RetryPolicy
+from provisioner.sandbox.server import Sandbox, SandboxConfig, client_env
 from tests.conftest import ThreadedSandbox
 from tests.helpers import LABELS, campaign, write_book
 

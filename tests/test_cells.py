@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provisioner import cells
+from provisioner.workbook import cells
 
 
 @pytest.mark.parametrize(
@@ -158,6 +158,6 @@ def test_invisible_characters_that_disguise_names_are_refused(text: str) -> None
 
 
 def test_problem_values_never_carry_terminal_escapes() -> None:
-    from provisioner.problems import show_value
+    from provisioner.workbook.problems import show_value
 
     assert show_value("a\x1b[31mred") == "a\\u001b[31mred"

@@ -20,8 +20,8 @@ import pytest
 import trustme
 from aiohttp import web
 
-from provisioner import endpoints
-from provisioner.client import (
+from provisioner.api import endpoints
+from provisioner.api.client import (
     JWT_SUBJECT,
     Campaign,
     KoreClient,
@@ -29,7 +29,7 @@ from provisioner.client import (
     mint_token,
     open_session,
 )
-from provisioner.config import Settings
+from provisioner.api.settings import Settings
 from provisioner.errors import (
     AmbiguousError,
     ApiError,
@@ -643,10 +643,10 @@ async def test_unusable_ca_bundle_is_a_config_error(tmp_path: Path, content: str
 
 
 async def test_debug_log_names_the_call_only(api, connect, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="provisioner.client")
+    caplog.set_level(logging.DEBUG, logger="provisioner.api.client")
     server = await api(ok({"_id": "cd-1", "name": "A"}))
     await connect(server.url).get_campaign("cd-1")
-    [record] = [r for r in caplog.records if r.name == "provisioner.client"]
+    [record] = [r for r in caplog.records if r.name == "provisioner.api.client"]
     assert record.levelno == logging.DEBUG
     assert record.getMessage().startswith(
         f"GET {endpoints.GET_CAMPAIGN.format(stream_id=STREAM, campaign_id='cd-1')} -> 200 in "

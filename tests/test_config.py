@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from provisioner import config, endpoints
-from provisioner.config import Settings, default_config_path, load_settings
+from provisioner.api import endpoints
+from provisioner.api import settings as config
+from provisioner.api.settings import Settings, default_config_path, load_settings
 from provisioner.errors import ConfigError
 from provisioner.secret import Secret
 
@@ -196,7 +197,7 @@ def test_unknown_keys_in_the_file_are_reported(tmp_path: Path) -> None:
 
 def test_literal_secret_works_but_is_discouraged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = write_config(tmp_path, PROD.replace('client_secret_env = "PROD_SECRET"', f'client_secret = "{SECRET}"'))
-    with caplog.at_level(logging.WARNING, logger="provisioner.config"):
+    with caplog.at_level(logging.WARNING, logger="provisioner.api.settings"):
         settings = load_settings({}, env={}, config_path=path)
     assert settings.client_secret == Secret(SECRET)
     [warning] = caplog.records
@@ -215,7 +216,7 @@ def test_secret_files_open_to_others_are_warned_about(
     line = f'client_secret = "{SECRET}"' if reference == "literal" else 'client_secret_file = "prod.secret"'
     path = write_config(tmp_path, PROD.replace('client_secret_env = "PROD_SECRET"', line), mode=0o640)
     exposed = path if reference == "literal" else secret_file
-    with caplog.at_level(logging.WARNING, logger="provisioner.config"):
+    with caplog.at_level(logging.WARNING, logger="provisioner.api.settings"):
         load_settings({}, env={}, config_path=path)
     messages = [r.getMessage() for r in caplog.records if "group or others" in r.getMessage()]
     assert messages == [
@@ -232,7 +233,7 @@ def test_private_secret_file_is_not_warned_about(tmp_path: Path, caplog: pytest.
     path = write_config(
         tmp_path, PROD.replace('client_secret_env = "PROD_SECRET"', 'client_secret_file = "prod.secret"')
     )
-    with caplog.at_level(logging.WARNING, logger="provisioner.config"):
+    with caplog.at_level(logging.WARNING, logger="provisioner.api.settings"):
         load_settings({}, env={}, config_path=path)
     assert caplog.records == []
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import openpyxl
 
-from provisioner.ledger import fold_name
-from provisioner.sandbox import SandboxConfig, client_env
+from provisioner.provision.ledger import fold_name
+from provisioner.sandbox.server import SandboxConfig, client_env
 from tests.conftest import ThreadedSandbox
 from tests.helpers import campaign, window, write_book
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from provisioner.errors import StateError
-from provisioner.ledger import EntryState, Ledger, default_path, fold_name
+from provisioner.provision.ledger import EntryState, Ledger, default_path, fold_name
 
 SCOPE = ("https://h", "acct", "st-1")
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from provisioner.limiter import RollingWindowLimiter, estimate_duration
+from provisioner.provision.limiter import RollingWindowLimiter, estimate_duration
 
 T0 = 1000.0
 

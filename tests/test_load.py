@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provisioner import spec
 from provisioner.errors import InputError
-from provisioner.load import Limits, load_workbook
+from provisioner.workbook import spec
+from provisioner.workbook.load import Limits, load_workbook
 from tests.helpers import campaign, window, write_book
 
 
@@ -199,6 +199,6 @@ def test_merged_cells_are_marked(tmp_path: Path) -> None:
     wb = openpyxl.load_workbook(path)
     wb["CallingHours"].merge_cells("C2:C3")
     wb.save(path)
-    from provisioner.load import merged_range
+    from provisioner.workbook.load import merged_range
 
     assert merged_range(load_workbook(path).hours.frame.at[3, "start"]) == "C2:C3"

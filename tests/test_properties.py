@@ -9,10 +9,10 @@ from typing import Any
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from provisioner.load import load_workbook
-from provisioner.payloads import build_payloads
-from provisioner.sandbox import create_body_problems
-from provisioner.validate import validate
+from provisioner.provision.payloads import build_payloads
+from provisioner.sandbox.server import create_body_problems
+from provisioner.workbook.load import load_workbook
+from provisioner.workbook.validate import validate
 from tests.helpers import campaign, window, write_book
 
 # Text as a person types it into a cell: no control characters, and a leading "=" would make it a formula.

@@ -19,14 +19,14 @@ import pytest
 from openpyxl.workbook.workbook import Workbook as OpenpyxlWorkbook
 from openpyxl.worksheet.worksheet import Worksheet
 
-from provisioner import spec
 from provisioner.exit_codes import ExitCode
-from provisioner.load import Sheet, Workbook, load_workbook
 from provisioner.logs import register_secret
-from provisioner.outcomes import Report, RowOutcome, RunSummary, Status
-from provisioner.problems import Problem
-from provisioner.report import ERROR_COLUMNS, STATUS_COLOURS, console_summary, human_duration, write_report
-from provisioner.spec import CAMPAIGN_COLUMNS
+from provisioner.provision.outcomes import Report, RowOutcome, RunSummary, Status
+from provisioner.report.workbook import ERROR_COLUMNS, STATUS_COLOURS, console_summary, human_duration, write_report
+from provisioner.workbook import spec
+from provisioner.workbook.load import Sheet, Workbook, load_workbook
+from provisioner.workbook.problems import Problem
+from provisioner.workbook.spec import CAMPAIGN_COLUMNS
 
 SECRET = f"client-secret-{uuid.uuid4().hex}"
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJib3QifQ.c2lnbmF0dXJlLXBhcnQ"

@@ -11,12 +11,12 @@ import openpyxl
 import pytest
 
 from provisioner.exit_codes import ExitCode
-from provisioner.ledger import Ledger, fold_name
-from provisioner.outcomes import Status
-from provisioner.provision import RunOptions
-from provisioner.retry import RetryPolicy
-from provisioner.run import Job, JobResult, run_job
-from provisioner.sandbox import Faults, SandboxConfig
+from provisioner.jobs.run import Job, JobResult, run_job
+from provisioner.provision.engine import RunOptions
+from provisioner.provision.ledger import Ledger, fold_name
+from provisioner.provision.outcomes import Status
+from provisioner.provision.retry import RetryPolicy
+from provisioner.sandbox.server import Faults, SandboxConfig
 from tests.conftest import ThreadedSandbox
 from tests.helpers import campaign, window, write_book
 

@@ -22,8 +22,8 @@ import pytest
 from multidict import CIMultiDictProxy
 from typer.testing import CliRunner
 
-from provisioner import endpoints
-from provisioner.sandbox import (
+from provisioner.api import endpoints
+from provisioner.sandbox.server import (
     Faults,
     RunningSandbox,
     Sandbox,

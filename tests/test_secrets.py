@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.client import mint_token
+from provisioner.api.client import mint_token
 from provisioner.errors import ProvisionerError
-from provisioner.provision import RunOptions
-from provisioner.retry import RetryPolicy
-from provisioner.run import Job, run_job
-from provisioner.sandbox import Faults, SandboxConfig, client_env
+from provisioner.jobs.run import Job, run_job
+from provisioner.provision.engine import RunOptions
+from provisioner.provision.retry import RetryPolicy
+from provisioner.sandbox.server import Faults, SandboxConfig, client_env
 from tests.helpers import campaign, window, write_book
 
 SECRET = "s3cr3t-" + "Q" * 40

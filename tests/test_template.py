@@ -14,9 +14,9 @@ from openpyxl.worksheet.worksheet import Worksheet
 from typer.testing import CliRunner
 
 import provisioner._cli.template  # noqa: F401  (registers the command)
-from provisioner import spec
 from provisioner._cli._app import app
-from provisioner.template import _list_formula, write_template
+from provisioner.workbook import spec
+from provisioner.workbook.template import _list_formula, write_template
 
 COMMITTED = Path(__file__).resolve().parents[1] / "templates" / "campaigns-template.xlsx"
 LAST_ROW = 2001  # the brief: validations and formats cover rows 2..2001

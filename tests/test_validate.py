@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.load import load_workbook
-from provisioner.payloads import build_payloads
-from provisioner.template import write_template
-from provisioner.validate import validate
+from provisioner.provision.payloads import build_payloads
+from provisioner.workbook.load import load_workbook
+from provisioner.workbook.template import write_template
+from provisioner.workbook.validate import validate
 from tests.helpers import campaign, window, write_book
 
 ROOT = Path(__file__).resolve().parents[1]

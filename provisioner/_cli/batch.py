@@ -10,9 +10,9 @@ import typer
 from provisioner._cli import common
 from provisioner._cli._app import app
 from provisioner._cli.run import EXIT_CODES_HELP
-from provisioner.batch import DEFAULT_SETTLE_S, run_batch
 from provisioner.exit_codes import ExitCode
-from provisioner.run import Job
+from provisioner.jobs.batch import DEFAULT_SETTLE_S, run_batch
+from provisioner.jobs.run import Job
 
 
 @app.command(epilog=EXIT_CODES_HELP)

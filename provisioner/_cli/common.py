@@ -11,14 +11,14 @@ from typing import Annotated, Final
 
 import typer
 
-from provisioner.config import load_settings
+from provisioner.api.settings import load_settings
 from provisioner.errors import ConfigError, InputError, ProvisionerError, StateError
 from provisioner.exit_codes import ExitCode
-from provisioner.load import Limits
+from provisioner.jobs.run import Job
 from provisioner.logs import configure_logging, scrub
-from provisioner.problems import Problem
-from provisioner.provision import RunOptions
-from provisioner.run import Job
+from provisioner.provision.engine import RunOptions
+from provisioner.workbook.load import Limits
+from provisioner.workbook.problems import Problem
 
 SCREEN_PROBLEMS: Final = 20  # the console shows this many; the report workbook holds all of them
 

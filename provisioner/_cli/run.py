@@ -11,11 +11,11 @@ import typer
 from provisioner._cli import common
 from provisioner._cli._app import app
 from provisioner.exit_codes import ExitCode
-from provisioner.outcomes import Status
-from provisioner.problems import errors_only
-from provisioner.progress import ProgressDisplay
-from provisioner.report import console_summary, human_duration
-from provisioner.run import JobResult, run_job
+from provisioner.jobs.progress import ProgressDisplay
+from provisioner.jobs.run import JobResult, run_job
+from provisioner.provision.outcomes import Status
+from provisioner.report.workbook import console_summary, human_duration
+from provisioner.workbook.problems import errors_only
 
 EXIT_CODES_HELP = "Exit codes: " + "; ".join(f"{c.value} {c.meaning}" for c in ExitCode) + "."
 Input = Annotated[Path, typer.Argument(metavar="INPUT", help=".xlsx workbook or folder of CSV files.")]

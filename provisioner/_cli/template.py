@@ -9,7 +9,7 @@ import typer
 
 from provisioner._cli._app import app
 from provisioner.exit_codes import ExitCode
-from provisioner.template import write_template
+from provisioner.workbook.template import write_template
 
 DEFAULT_PATH: Final = Path("campaigns-template.xlsx")
 

@@ -10,8 +10,8 @@ import typer
 
 from provisioner._cli import common
 from provisioner._cli._app import app
-from provisioner.check import check_input
 from provisioner.exit_codes import ExitCode
+from provisioner.jobs.check import check_input
 
 
 @app.command()

@@ -15,7 +15,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
-from provisioner.spec import (
+from provisioner.workbook.spec import (
     CALLING_HOURS,
     CAMPAIGN_COLUMNS,
     CAMPAIGNS,

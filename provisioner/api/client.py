@@ -23,8 +23,8 @@ from urllib.parse import quote
 import aiohttp
 import jwt
 
-from provisioner import endpoints
-from provisioner.config import Settings, where_to_set
+from provisioner.api import endpoints
+from provisioner.api.settings import Settings, where_to_set
 from provisioner.errors import (
     AmbiguousError,
     ApiError,
@@ -46,7 +46,7 @@ JWT_SUBJECT: Final = "provisioner"
 #: The longest server message kept in an error.
 EXCERPT_CHARS: Final = 300
 
-_log = logging.getLogger("provisioner.client")
+_log = logging.getLogger("provisioner.api.client")
 
 _FAILED_BODY_STATUSES: Final = frozenset({"error", "failure"})
 _RATE_LIMIT_TEXT: Final = re.compile(r"rate[\s_-]?limit", re.IGNORECASE)

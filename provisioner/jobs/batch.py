@@ -36,14 +36,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Final
 
-from provisioner import spec
 from provisioner.errors import ConfigError, InputError, StateError
 from provisioner.exit_codes import ExitCode
-from provisioner.load import csv_sheets
-from provisioner.report import console_summary
-from provisioner.run import Job, run_job
+from provisioner.jobs.run import Job, run_job
+from provisioner.report.workbook import console_summary
+from provisioner.workbook import spec
+from provisioner.workbook.load import csv_sheets
 
-log = logging.getLogger("provisioner.batch")
+log = logging.getLogger("provisioner.jobs.batch")
 
 RESULTS: Final = "results"
 DONE: Final = "done"

@@ -8,7 +8,7 @@ which a report without outcomes (``validate --report``) could never be, so it ho
 
 Every text cell goes through :func:`provisioner.logs.scrub`, and text that a spreadsheet program could take
 for a formula is stored as literal text. openpyxl writes the workbook, but the data rows of Results and
-CallingHours (100,000 lines in a large run) are written by :mod:`provisioner._xlsx_rows`, in its place.
+CallingHours (100,000 lines in a large run) are written by :mod:`provisioner.report.rows`, in its place.
 """
 
 from __future__ import annotations
@@ -34,14 +34,14 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.styles.numbers import FORMAT_DATE_DATETIME, FORMAT_DATE_TIMEDELTA, FORMAT_DATE_YYYYMMDD2
 from openpyxl.utils import get_column_letter
 
-from provisioner import spec
-from provisioner._xlsx_rows import Stream, Styled, splice
-from provisioner.load import Workbook as InputWorkbook
-from provisioner.load import merged_range
 from provisioner.logs import scrub
-from provisioner.outcomes import Report, RowOutcome, Status, count_statuses
-from provisioner.problems import Problem, errors_only
-from provisioner.template import TIME_FORMAT
+from provisioner.provision.outcomes import Report, RowOutcome, Status, count_statuses
+from provisioner.report.rows import Stream, Styled, splice
+from provisioner.workbook import spec
+from provisioner.workbook.load import Workbook as InputWorkbook
+from provisioner.workbook.load import merged_range
+from provisioner.workbook.problems import Problem, errors_only
+from provisioner.workbook.template import TIME_FORMAT
 
 #: The Errors sheet's header; "error" holds the message.
 ERROR_COLUMNS: Final = ("sheet", "row", "column", "value", "error", "code", "severity")

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
-from provisioner import endpoints
+from provisioner.api import endpoints
 from provisioner.errors import ConfigError
 from provisioner.secret import Secret
 
@@ -43,7 +43,7 @@ ENV_RATE_LIMIT: Final = "KORE_RATE_LIMIT"
 ENV_CONFIG: Final = "PROVISIONER_CONFIG"
 ENV_PROFILE: Final = "PROVISIONER_PROFILE"
 
-_log = logging.getLogger("provisioner.config")
+_log = logging.getLogger("provisioner.api.settings")
 
 _LOOPBACK_NAMES: Final = frozenset({"localhost"})
 _SECRET_KEYS: Final = ("client_secret", "client_secret_env", "client_secret_file")

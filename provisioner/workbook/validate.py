@@ -1,7 +1,7 @@
 """Validate a loaded workbook: read every cell, check every rule, and report all problems at once.
 
 Three passes, each reporting everything it finds:
-1. cells are read into typed values (:mod:`provisioner.cells`); a cell that cannot be read is a problem;
+1. cells are read into typed values (:mod:`provisioner.workbook.cells`); a cell that cannot be read is a problem;
 2. a pandera schema per sheet checks the column rules lazily (required, lengths, ranges, allowed values);
 3. cross-sheet checks: unique names, windows in order and not overlapping, every campaign has hours, every
    hours key is used.
@@ -22,9 +22,9 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
-from provisioner import cells, spec
-from provisioner.load import Sheet, Workbook, merged_range
-from provisioner.problems import Problem, errors_only, sort_key
+from provisioner.workbook import cells, spec
+from provisioner.workbook.load import Sheet, Workbook, merged_range
+from provisioner.workbook.problems import Problem, errors_only, sort_key
 
 
 class Window(NamedTuple):

@@ -19,7 +19,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from provisioner.client import Campaign, KoreClient, iterate_pages
+from provisioner.api.client import Campaign, KoreClient, iterate_pages
 from provisioner.errors import (
     AmbiguousError,
     ApiError,
@@ -29,12 +29,12 @@ from provisioner.errors import (
     RateLimitedError,
     RejectedError,
 )
-from provisioner.ledger import EntryState, Ledger, Scope, fold_name
-from provisioner.outcomes import RowOutcome, Status
-from provisioner.payloads import Payload
-from provisioner.retry import CREATE_RETRYABLE, READ_RETRYABLE, RetryPolicy, call_with_retries
+from provisioner.provision.ledger import EntryState, Ledger, Scope, fold_name
+from provisioner.provision.outcomes import RowOutcome, Status
+from provisioner.provision.payloads import Payload
+from provisioner.provision.retry import CREATE_RETRYABLE, READ_RETRYABLE, RetryPolicy, call_with_retries
 
-log = logging.getLogger("provisioner.provision")
+log = logging.getLogger("provisioner.provision.engine")
 T = TypeVar("T")
 
 Sleep = Callable[[float], Awaitable[None]]

@@ -16,22 +16,22 @@ from pathlib import Path
 import aiohttp
 
 from provisioner import __version__
-from provisioner.check import Checked, check_input
-from provisioner.client import KoreClient, open_session
-from provisioner.config import Settings
+from provisioner.api.client import KoreClient, open_session
+from provisioner.api.settings import Settings
 from provisioner.errors import ApiError, AuthError, ConfigError, StateError
 from provisioner.exit_codes import ExitCode
-from provisioner.ledger import EntryState, Ledger, default_path, fold_name
-from provisioner.limiter import RollingWindowLimiter, estimate_duration
-from provisioner.load import Limits, input_digest
+from provisioner.jobs.check import Checked, check_input
+from provisioner.jobs.progress import ProgressDisplay
 from provisioner.logs import register_secret
-from provisioner.outcomes import Report, RowOutcome, RunSummary, Status
-from provisioner.progress import ProgressDisplay
-from provisioner.provision import Plan, Provisioner, RunOptions
-from provisioner.report import human_duration, write_report
-from provisioner.sandbox import SandboxConfig, client_settings, running_sandbox
+from provisioner.provision.engine import Plan, Provisioner, RunOptions
+from provisioner.provision.ledger import EntryState, Ledger, default_path, fold_name
+from provisioner.provision.limiter import RollingWindowLimiter, estimate_duration
+from provisioner.provision.outcomes import Report, RowOutcome, RunSummary, Status
+from provisioner.report.workbook import human_duration, write_report
+from provisioner.sandbox.server import SandboxConfig, client_settings, running_sandbox
+from provisioner.workbook.load import Limits, input_digest
 
-log = logging.getLogger("provisioner.run")
+log = logging.getLogger("provisioner.jobs.run")
 
 SettingsSource = Callable[[], Settings]
 

@@ -3,7 +3,7 @@
 Nothing here judges cell values: that is the validator's job. This module refuses files it cannot read
 safely (not a workbook, encrypted, old .xls, zip or XML bombs, formulas without cached values or showing
 errors, too large, stray cells far beyond the data),
-finds the two sheets and maps their headers to the canonical column keys of :mod:`provisioner.spec`.
+finds the two sheets and maps their headers to the canonical column keys of :mod:`provisioner.workbook.spec`.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from typing import Final, Literal, NamedTuple, cast
 import pandas as pd
 import python_calamine
 
-from provisioner import spec
 from provisioner.errors import InputError
-from provisioner.problems import Problem, Severity, show_value
+from provisioner.workbook import spec
+from provisioner.workbook.problems import Problem, Severity, show_value
 
 CFB_MAGIC: Final = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # OLE2: old .xls, or an encrypted .xlsx
 ZIP_MAGIC: Final = b"PK\x03\x04"

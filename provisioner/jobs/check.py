@@ -9,12 +9,12 @@ from pathlib import Path
 
 from provisioner import __version__
 from provisioner.exit_codes import ExitCode
-from provisioner.load import Limits, input_digest, load_workbook
-from provisioner.outcomes import Report, RunSummary
-from provisioner.payloads import Payload, build_payloads
-from provisioner.problems import errors_only
-from provisioner.report import write_report
-from provisioner.validate import Validated, validate
+from provisioner.provision.outcomes import Report, RunSummary
+from provisioner.provision.payloads import Payload, build_payloads
+from provisioner.report.workbook import write_report
+from provisioner.workbook.load import Limits, input_digest, load_workbook
+from provisioner.workbook.problems import errors_only
+from provisioner.workbook.validate import Validated, validate
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 
-from provisioner.endpoints import DEFAULT_RATE_PER_MINUTE
+from provisioner.api.endpoints import DEFAULT_RATE_PER_MINUTE
 
 #: The server's rolling window, in seconds.
 DEFAULT_WINDOW_S: Final = 60.0

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from provisioner.outcomes import RowOutcome, Status
+from provisioner.provision.outcomes import RowOutcome, Status
 
-log = logging.getLogger("provisioner.progress")
+log = logging.getLogger("provisioner.jobs.progress")
 
 
 class ProgressDisplay:

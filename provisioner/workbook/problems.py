@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-from provisioner.cells import format_time
+from provisioner.workbook.cells import format_time
 
 Severity = Literal["error", "warning"]
 

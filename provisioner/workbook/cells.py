@@ -16,7 +16,7 @@ from typing import Final
 
 import phonenumbers
 
-from provisioner import spec
+from provisioner.workbook import spec
 
 EXCEL_EPOCH_DATES: Final = (dt.date(1899, 12, 30), dt.date(1899, 12, 31), dt.date(1900, 1, 1))
 DAY_NAMES: Final[dict[str, str]] = {

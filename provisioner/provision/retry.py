@@ -20,7 +20,7 @@ from tenacity.wait import wait_base
 
 from provisioner.errors import ApiError, AuthError, NotSentError, RateLimitedError, TransientError
 
-log = logging.getLogger("provisioner.retry")
+log = logging.getLogger("provisioner.provision.retry")
 T = TypeVar("T")
 
 #: Failures after which a create is provably not processed and may be resent blindly.

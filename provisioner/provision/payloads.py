@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from provisioner.cells import format_time
-from provisioner.validate import Validated
+from provisioner.workbook.cells import format_time
+from provisioner.workbook.validate import Validated
 
 
 @dataclass(frozen=True, slots=True)

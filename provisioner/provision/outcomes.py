@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from provisioner.exit_codes import ExitCode
-from provisioner.problems import Problem
+from provisioner.workbook.problems import Problem
 
 
 class Status(StrEnum):

@@ -1,11 +1,11 @@
 """A local stand-in for the vendor's Campaign Management v2 API, for tests, benchmarks and ``--sandbox`` runs.
 
-It serves the five endpoints of :mod:`provisioner.endpoints` with the vendor's JWT check, per-account
+It serves the five endpoints of :mod:`provisioner.api.endpoints` with the vendor's JWT check, per-account
 rolling rate limit, create-body rules and response shapes, and misbehaves on purpose when asked to
 (5xx, spurious 429, dropped connections, slow replies) so retry and exactly-once logic meet a real server.
 
 The body rules are restated here from the vendor's page on purpose instead of being read from
-:mod:`provisioner.spec`: the sandbox is the oracle the client's own validation is tested against, and
+:mod:`provisioner.workbook.spec`: the sandbox is the oracle the client's own validation is tested against, and
 one shared table would let a single mistake pass both.
 """
 
@@ -35,8 +35,8 @@ import jwt
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from provisioner import endpoints
-from provisioner.config import (
+from provisioner.api import endpoints
+from provisioner.api.settings import (
     ENV_ACCOUNT_ID,
     ENV_CLIENT_ID,
     ENV_CLIENT_SECRET,

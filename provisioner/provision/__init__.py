@@ -1,0 +1,4 @@
+"""Provisioning: request bodies from valid rows, the exactly-once engine, retry policy, rate limiter and ledger.
+
+May import the base modules, :mod:`provisioner.workbook` and :mod:`provisioner.api`; never reports, jobs or the CLI.
+"""
