@@ -24,8 +24,8 @@ from typing import Any
 import openpyxl
 
 from provisioner.jobs.run import Job, run_job
+from provisioner.names import fold_name
 from provisioner.provision.engine import RunOptions
-from provisioner.provision.ledger import fold_name
 from provisioner.provision.retry import RetryPolicy
 from provisioner.sandbox.server import Faults, SandboxConfig, ThreadedSandbox, client_env
 

@@ -2,15 +2,21 @@
 
     ProvisionerError                 root: catch this to catch everything the tool raises on purpose
     ├── InputError                   the workbook or CSV folder cannot be read at all (exit 2)
-    ├── ConfigError                  settings missing, contradictory or unsafe (exit 3)
-    ├── StateError                   the ledger or an inbox lock cannot be used
+    ├── RunFatal                     nothing more can be sent in this run (exit 3 unless said otherwise)
+    │   ├── ConfigError              settings missing, contradictory or unsafe
+    │   ├── ListingError             the server's listing cannot be proven complete: sending could duplicate
+    │   └── StateError               the ledger or an inbox lock cannot be used
+    │       └── LedgerBusyError      another run holds the ledger or the inbox (exit 4)
     └── ApiError                     one call to the campaign API failed
         ├── RateLimitedError         429, or a body that mentions the rate limit; never processed: resend
         ├── TransientError           the service or the network failed
         │   ├── NotSentError         provably never reached the server: safe to resend, even a create
         │   └── AmbiguousError       may have been processed: look a create up before resending it
-        ├── AuthError                401/403: credentials, scope or account are wrong; fatal for the run
+        ├── AuthError (RunFatal)     401/403: credentials, scope or account are wrong
+        ├── TLSError (RunFatal)      the server's certificate or the TLS handshake failed: never sent
         └── RejectedError            any other 4xx: the server refused this request; the row fails
+
+Exit codes follow from these types alone (:func:`provisioner.exit_codes.exit_code_for`), never from message text.
 
 An ``ApiError`` never carries a token or a secret: its text is built from the method, the path and the
 server's own message, so it is safe to log and to write into the results workbook.
@@ -32,7 +38,11 @@ class InputError(ProvisionerError):
         self.path = path
 
 
-class ConfigError(ProvisionerError):
+class RunFatal(ProvisionerError):
+    """Base of the errors after which nothing more can be sent in this run."""
+
+
+class ConfigError(RunFatal):
     """Settings are missing, contradictory or unsafe; carries every problem found, not only the first."""
 
     def __init__(self, message: str, *, problems: tuple[str, ...] = ()) -> None:
@@ -40,8 +50,16 @@ class ConfigError(ProvisionerError):
         self.problems = problems
 
 
-class StateError(ProvisionerError):
+class ListingError(RunFatal):
+    """The server's list of campaigns cannot be proven complete, so creating could make a duplicate."""
+
+
+class StateError(RunFatal):
     """The ledger or an inbox lock cannot be opened or used."""
+
+
+class LedgerBusyError(StateError):
+    """Another provisioner run holds the ledger or the inbox lock."""
 
 
 class ApiError(ProvisionerError):
@@ -83,8 +101,12 @@ class AmbiguousError(TransientError):
     """The request may have been processed (timeout or disconnect after sending, or a 5xx)."""
 
 
-class AuthError(ApiError):
+class AuthError(ApiError, RunFatal):
     """The server refused the credentials (401/403)."""
+
+
+class TLSError(ApiError, RunFatal):
+    """The server's certificate could not be verified or the TLS handshake failed; nothing was sent."""
 
 
 class RejectedError(ApiError):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from provisioner.errors import InputError, LedgerBusyError, ProvisionerError, RunFatal
+
 
 class ExitCode(IntEnum):
     """What a command's exit status means."""
@@ -31,3 +33,14 @@ _MEANINGS = {
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
     ExitCode.TERMINATED: "terminated (SIGTERM)",
 }
+
+
+def exit_code_for(error: ProvisionerError) -> ExitCode:
+    """Return the exit code an error that ends a command stands for, chosen by its type alone."""
+    if isinstance(error, InputError):
+        return ExitCode.INVALID
+    if isinstance(error, LedgerBusyError):
+        return ExitCode.BUSY
+    if isinstance(error, RunFatal):
+        return ExitCode.CONFIG
+    return ExitCode.FAILED

@@ -24,8 +24,9 @@ from provisioner._cli import app
 from provisioner.exit_codes import ExitCode
 from provisioner.jobs.batch import SEVERITY, BatchResult, Disposition, claim, most_severe, run_batch
 from provisioner.jobs.run import Job
+from provisioner.names import fold_name
 from provisioner.provision.engine import RunOptions
-from provisioner.provision.ledger import Ledger, fold_name
+from provisioner.provision.ledger import Ledger
 from provisioner.provision.retry import RetryPolicy
 from provisioner.sandbox.server import Sandbox, SandboxConfig, client_env
 from tests.conftest import ThreadedSandbox

@@ -39,7 +39,10 @@ from provisioner.errors import (
     ProvisionerError,
     RateLimitedError,
     RejectedError,
+    RunFatal,
+    TLSError,
 )
+from provisioner.exit_codes import ExitCode, exit_code_for
 from provisioner.secret import Secret
 
 SECRET = "test-client-secret-0123456789-abcdefghijk"  # 32+ bytes: pyjwt warns about shorter HMAC keys
@@ -614,13 +617,14 @@ async def tls_server(serve: Callable[..., Awaitable[str]], ca: trustme.CA) -> st
     return await serve(app, ssl_context=context)
 
 
-async def test_untrusted_certificate_is_a_config_error(serve, connect, tls_ca) -> None:
+async def test_untrusted_certificate_is_a_tls_error_fatal_to_the_run(serve, connect, tls_ca) -> None:
     url = await tls_server(serve, tls_ca)
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(TLSError) as caught:
         await connect(url).get_campaign("cd-1")
     message = str(caught.value)
     assert "certificate verification failed" in message
     assert "--ca-bundle" in message and "Retrying cannot help" in message
+    assert isinstance(caught.value, RunFatal) and exit_code_for(caught.value) is ExitCode.CONFIG
 
 
 async def test_ca_bundle_makes_the_private_ca_trusted(serve, connect, tls_ca, tmp_path: Path) -> None:

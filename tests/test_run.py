@@ -12,8 +12,9 @@ import pytest
 
 from provisioner.exit_codes import ExitCode
 from provisioner.jobs.run import Job, JobResult, run_job
+from provisioner.names import fold_name
 from provisioner.provision.engine import RunOptions
-from provisioner.provision.ledger import Ledger, fold_name
+from provisioner.provision.ledger import Ledger
 from provisioner.provision.outcomes import Status
 from provisioner.provision.retry import RetryPolicy
 from provisioner.sandbox.server import Faults, SandboxConfig

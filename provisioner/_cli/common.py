@@ -12,8 +12,8 @@ from typing import Annotated, Final
 import typer
 
 from provisioner.api.settings import load_settings
-from provisioner.errors import ConfigError, InputError, ProvisionerError, StateError
-from provisioner.exit_codes import ExitCode
+from provisioner.errors import ProvisionerError
+from provisioner.exit_codes import ExitCode, exit_code_for
 from provisioner.jobs.run import Job
 from provisioner.logs import configure_logging, scrub
 from provisioner.provision.engine import RunOptions
@@ -57,12 +57,8 @@ def failures_to_exit_codes() -> Iterator[None]:
     """Turn the tool's own errors into one clear line and the documented exit code; never a traceback."""
     try:
         yield
-    except InputError as exc:
-        _fail(exc, ExitCode.INVALID)
-    except (ConfigError, StateError) as exc:
-        _fail(exc, ExitCode.CONFIG)
     except ProvisionerError as exc:
-        _fail(exc, ExitCode.FAILED)
+        _fail(exc, exit_code_for(exc))
 
 
 def _fail(exc: Exception, code: ExitCode) -> None:

@@ -33,6 +33,7 @@ from provisioner.errors import (
     NotSentError,
     RateLimitedError,
     RejectedError,
+    TLSError,
 )
 from provisioner.secret import MASK
 
@@ -307,16 +308,18 @@ def classify_response(
     )
 
 
-def classify_transport_error(method: str, path: str, exc: BaseException) -> ApiError | ConfigError:
+def classify_transport_error(method: str, path: str, exc: BaseException) -> ApiError:
     """Return the error a failed exchange means: not sent, maybe processed, or a TLS setup problem."""
     call = f"{method} {path}"
     kind = type(exc).__name__
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         failure = exc.certificate_error
         reason = failure.verify_message if isinstance(failure, ssl.SSLCertVerificationError) else kind
-        return ConfigError(_tls_advice(call, exc.host, f"certificate verification failed ({reason})"))
+        advice = _tls_advice(call, exc.host, f"certificate verification failed ({reason})")
+        return TLSError(advice, method=method, path=path)
     if isinstance(exc, aiohttp.ClientSSLError):
-        return ConfigError(_tls_advice(call, exc.host, f"the TLS handshake failed ({exc.strerror or kind})"))
+        advice = _tls_advice(call, exc.host, f"the TLS handshake failed ({exc.strerror or kind})")
+        return TLSError(advice, method=method, path=path)
     if isinstance(exc, aiohttp.ClientConnectorError):
         return NotSentError(
             f"{call}: not sent, cannot connect to {exc.host}:{exc.port} ({exc.strerror or kind})",

@@ -19,12 +19,13 @@ from provisioner import __version__
 from provisioner.api.client import KoreClient, open_session
 from provisioner.api.settings import Settings
 from provisioner.errors import ApiError, AuthError, ConfigError, StateError
-from provisioner.exit_codes import ExitCode
+from provisioner.exit_codes import ExitCode, exit_code_for
 from provisioner.jobs.check import Checked, check_input
 from provisioner.jobs.progress import ProgressDisplay
 from provisioner.logs import register_secret
+from provisioner.names import fold_name
 from provisioner.provision.engine import Plan, Provisioner, RunOptions
-from provisioner.provision.ledger import EntryState, Ledger, default_path, fold_name
+from provisioner.provision.ledger import EntryState, Ledger, default_path
 from provisioner.provision.limiter import RollingWindowLimiter, estimate_duration
 from provisioner.provision.outcomes import Report, RowOutcome, RunSummary, Status
 from provisioner.report.workbook import human_duration, write_report
@@ -137,7 +138,7 @@ async def _run(
             with _ledger(job, dry_run) as ledger:
                 return await _against_server(job, checked, settings, ledger, run_id, finish, progress, dry_run)
     except StateError as exc:
-        code = ExitCode.BUSY if "another provisioner run" in str(exc) else ExitCode.CONFIG
+        code = exit_code_for(exc)
         return finish({}, code, [str(exc)], default_status=Status.SKIPPED, default_error=f"not sent: {exc}")
     except (ConfigError, ApiError) as exc:
         return finish(

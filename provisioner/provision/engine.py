@@ -29,7 +29,8 @@ from provisioner.errors import (
     RateLimitedError,
     RejectedError,
 )
-from provisioner.provision.ledger import EntryState, Ledger, Scope, fold_name
+from provisioner.names import fold_name
+from provisioner.provision.ledger import EntryState, Ledger, Scope
 from provisioner.provision.outcomes import RowOutcome, Status
 from provisioner.provision.payloads import Payload
 from provisioner.provision.retry import CREATE_RETRYABLE, READ_RETRYABLE, RetryPolicy, call_with_retries

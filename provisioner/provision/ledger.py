@@ -22,7 +22,8 @@ from typing import Final, Self
 
 import platformdirs
 
-from provisioner.errors import StateError
+from provisioner.errors import LedgerBusyError, StateError
+from provisioner.names import fold_name
 
 STATE_ENV: Final = "PROVISIONER_STATE"
 
@@ -77,11 +78,6 @@ def default_path() -> Path:
     return platformdirs.user_state_path("provisioner") / "ledger.sqlite3"
 
 
-def fold_name(name: str) -> str:
-    """Fold a campaign name the way the platform's ``lname`` does (lower case), ignoring outer spaces."""
-    return " ".join(name.split()).lower()
-
-
 class Ledger:
     """Exactly-once bookkeeping for campaign creates, in one SQLite file, used by one run at a time."""
 
@@ -98,7 +94,7 @@ class Ledger:
             fcntl.flock(self._lock_fd, (fcntl.LOCK_EX if lock else fcntl.LOCK_SH) | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(self._lock_fd)
-            raise StateError(
+            raise LedgerBusyError(
                 f"another provisioner run is using the ledger {self.path}; wait for it to finish "
                 f"(or choose another ledger with --state)."
             ) from None

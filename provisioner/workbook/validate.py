@@ -22,6 +22,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
+from provisioner.names import fold_name
 from provisioner.workbook import cells, spec
 from provisioner.workbook.load import Sheet, Workbook, merged_range
 from provisioner.workbook.problems import Problem, errors_only, sort_key
@@ -69,7 +70,7 @@ class Validated:
 
 
 def fold_key(value: object) -> str:
-    """Fold a campaign name or hours key for matching: case and surrounding/double spaces do not count."""
+    """Fold a CallingHours key for matching a row to its hours: case and surrounding/double spaces do not count."""
     return " ".join(str(value).split()).casefold()
 
 
@@ -288,15 +289,15 @@ def _duplicate_names(sheet: Sheet, campaigns: pd.DataFrame) -> list[Problem]:
     for row, name in zip(campaigns.index.tolist(), campaigns["name"].tolist(), strict=True):
         if not name:
             continue
-        key = fold_key(name)
+        key = fold_name(name)
         if key in first_row:
             problems.append(
                 sheet.problem(
                     row,
                     "name",
                     "duplicate_name",
-                    f"Another campaign on row {first_row[key]} has the same name (the platform ignores case and "
-                    "extra spaces); campaign names must be unique.",
+                    f"Another campaign on row {first_row[key]} has the same name (the platform ignores upper and "
+                    "lower case); campaign names must be unique.",
                     sheet.frame.at[row, "name"],
                 )
             )
