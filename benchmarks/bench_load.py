@@ -203,6 +203,7 @@ def expected_body(i: int, campaigns: int) -> dict[str, Any]:
             "defaultRetryPeriod": api["default_retry_period"],
             "maxRingTime": api["max_ring_time"],
         },
+        "schedule": {"isSchedulingEnabled": False},
         "experienceFlowName": api["experience_flow_name"],
         "enableMachineDetect": api["enable_machine_detect"],
         "campaignType": api["campaign_type"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import email.utils
 import json
 import logging
@@ -21,14 +22,15 @@ import trustme
 from aiohttp import web
 
 from provisioner.api import endpoints
+from provisioner.api.campaign import Campaign
 from provisioner.api.client import (
     JWT_SUBJECT,
-    Campaign,
     KoreClient,
     classify_transport_error,
     mint_token,
     open_session,
 )
+from provisioner.api.listing import PageQuery
 from provisioner.api.settings import Settings
 from provisioner.errors import (
     AmbiguousError,
@@ -286,92 +288,73 @@ async def test_limiter_is_acquired_before_every_request(api, connect) -> None:
     await client.create_campaign({"name": "A"})
     await client.get_campaign("cd-1")
     await client.campaign_status("cd-1")
-    assert [c.id async for c in client.list_campaigns()] == ["cd-1"]
+    page = await client.list_campaigns_page(QUERY)
+    assert [c.id for c in page.campaigns] == ["cd-1"]
     assert limiter.events == ["acquire", "request"] * 4
     assert limiter.rate_limited == []
 
 
 # -------------------------------------------------------------------------------------------- paging
 
-
-def paging_server(records: list[dict[str, object]]) -> Respond:
-    """Serve ``records`` honestly by skip/limit, as getAllCampaignDetails does."""
-
-    async def respond(request: web.Request) -> web.StreamResponse:
-        body = await request.json()
-        skip, limit = body["skip"], body["limit"]
-        page = records[skip : skip + limit]
-        total_pages = -(-len(records) // limit)
-        data = {
-            "results": page,
-            "skip": skip,
-            "limit": limit,
-            "hasMore": skip + limit < len(records),
-            "totalPages": total_pages,
-            "totalResults": len(records),
-        }
-        return await ok(data)(request)
-
-    return respond
-
-
-async def test_list_campaigns_reads_every_page_with_id_or__id(api, connect) -> None:
-    records = [
-        {"_id": "cd-1", "name": "A", "status": "Ready"},
-        {"id": "cd-2", "name": "B", "status": "Active"},
-        {"_id": "cd-3", "name": "C"},
-        {"id": "cd-4", "name": "D", "status": "Stopped"},
-        {"_id": "cd-5", "name": "E", "status": "Ready"},
-    ]
-    server = await api(paging_server(records))
-    got = [c async for c in connect(server.url).list_campaigns(page_size=2)]
-
-    assert [(c.id, c.name, c.status) for c in got] == [
-        ("cd-1", "A", "Ready"),
-        ("cd-2", "B", "Active"),
-        ("cd-3", "C", None),
-        ("cd-4", "D", "Stopped"),
-        ("cd-5", "E", "Ready"),
-    ]
-    assert [s.body for s in server.seen] == [
-        {"limit": 2, "skip": skip, "page": page, "type": "voice", "sortBy": {"createdAt": "desc"}}
-        for page, skip in ((1, 0), (2, 2), (3, 4))
-    ]
-    assert all(s.path == LIST_PATH and s.query == {"accountId": ACCOUNT} for s in server.seen)
-
-
-async def test_list_campaigns_oldest_first(api, connect) -> None:
-    server = await api(paging_server([{"_id": "cd-1", "name": "A"}]))
-    assert [c.id async for c in connect(server.url).list_campaigns(newest_first=False)] == ["cd-1"]
-    assert server.seen[0].body["sortBy"] == {"createdAt": "asc"}
-
-
-def two(n: int) -> list[dict[str, object]]:
-    return [{"_id": f"cd-{2 * n + 1}"}, {"_id": f"cd-{2 * n + 2}"}]
-
-
-@pytest.mark.parametrize(
-    ("page", "expected_ids", "requests"),
-    [
-        pytest.param(lambda n: {"results": two(0), "hasMore": True}, ["cd-1", "cd-2"], 2, id="skip-ignored"),
-        pytest.param(lambda n: {"results": [], "hasMore": True}, [], 1, id="empty-page"),
-        pytest.param(
-            lambda n: {"results": two(n), "hasMore": True, "totalPages": 2},
-            ["cd-1", "cd-2", "cd-3", "cd-4"],
-            2,
-            id="total-pages",
-        ),
-    ],
+QUERY = PageQuery(
+    skip=99,
+    page=1,
+    limit=100,
+    start=dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
+    end=dt.datetime(2026, 11, 30, 12, 0, 0, 250_000, tzinfo=dt.UTC),
 )
-async def test_list_campaigns_stops_on_a_server_that_never_ends(api, connect, page, expected_ids, requests) -> None:
+
+
+async def test_a_page_is_asked_oldest_first_with_an_explicit_window_and_reports_what_the_server_said(
+    api, connect
+) -> None:
+    records = [{"_id": "cd-1", "name": "A", "status": "Ready"}, {"id": "cd-2", "name": "B"}]
+    server = await api(ok({"results": records, "skip": 99, "limit": 50, "totalResults": 101, "hasMore": False}))
+    page = await connect(server.url).list_campaigns_page(QUERY)
+
+    assert [(c.id, c.name, c.status) for c in page.campaigns] == [("cd-1", "A", "Ready"), ("cd-2", "B", None)]
+    assert (page.skip, page.limit, page.total, page.has_more) == (99, 50, 101, False)
+    assert server.seen[0].body == {
+        "limit": 100,
+        "skip": 99,
+        "page": 1,
+        "type": "voice",
+        "startDate": "2000-01-01T00:00:00.000Z",
+        "endDate": "2026-11-30T12:00:00.250Z",
+        "sortBy": {"createdAt": "asc"},
+    }
+    assert server.seen[0].path == LIST_PATH and server.seen[0].query == {"accountId": ACCOUNT}
+
+
+async def test_paging_facts_the_server_leaves_out_are_none(api, connect) -> None:
+    server = await api(ok({"results": [], "skip": "0", "limit": True}))
+    page = await connect(server.url).list_campaigns_page(QUERY)
+    assert (page.skip, page.limit, page.total, page.has_more) == (None, None, None, None)
+
+
+async def test_the_server_clock_is_learnt_from_its_date_header(api, connect) -> None:
+    local = 1_900_000_000.0
+    skewed = email.utils.formatdate(local + 3600, usegmt=True)  # the server runs an hour ahead
+    server = await api(reply(200, {"status": "success", "data": {"_id": "cd-1", "name": "A"}}, Date=skewed))
+    client = connect(server.url, clock=lambda: local)
+    assert client.server_offset_s is None
+    assert client.server_now() == dt.datetime.fromtimestamp(local, dt.UTC)
+    await client.get_campaign("cd-1")
+    assert client.server_offset_s == 3600
+    assert client.server_now() == dt.datetime.fromtimestamp(local + 3600, dt.UTC)
+
+
+async def test_contact_lists_are_asked_by_get_when_the_server_refuses_post(api, connect) -> None:
     async def respond(request: web.Request) -> web.StreamResponse:
-        return await ok(page(len(server.seen) - 1))(request)
+        if request.method == "POST":
+            return await reply(405, {"errors": [{"msg": "Method Not Allowed", "code": 405}]})(request)
+        return await reply(200, {"status": "success", "data": [{"name": "North"}]})(request)
 
     server = await api(respond)
-    async with asyncio.timeout(5):  # a broken guard must fail the test, not hang it
-        got = [c.id async for c in connect(server.url).list_campaigns(page_size=2)]
-    assert got == expected_ids
-    assert len(server.seen) == requests
+    client = connect(server.url)
+    assert await client.list_contact_lists() == ["North"]
+    assert await client.list_contact_lists() == ["North"]
+    assert [s.method for s in server.seen] == ["POST", "GET", "GET"]  # learnt once, then asked the right way
 
 
 # --------------------------------------------------------------------------------- response errors

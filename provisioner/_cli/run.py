@@ -160,7 +160,8 @@ def _print_plan(result: JobResult) -> None:
         + "."
     )
     for payload in plan.to_create:
-        typer.echo(f"  create  row {payload.row}: {payload.name}")
+        why = f" ({plan.deleted[payload.row]})" if payload.row in plan.deleted else ""
+        typer.echo(f"  create  row {payload.row}: {payload.name}{why}")
     for row, campaign in sorted(plan.existing.items()):
         typer.echo(f"  exists  row {row}: {by_row[row].name} ({campaign.id})")
     for row, names in sorted(plan.missing_lists.items()):

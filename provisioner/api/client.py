@@ -5,6 +5,7 @@ Retrying is not done here: the caller's retry policy decides from the error clas
 
 from __future__ import annotations
 
+import datetime as dt
 import email.utils
 import html
 import json
@@ -14,9 +15,8 @@ import re
 import ssl
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Final, Protocol
 from urllib.parse import quote
 
@@ -24,6 +24,8 @@ import aiohttp
 import jwt
 
 from provisioner.api import endpoints
+from provisioner.api.campaign import Campaign, iso_timestamp
+from provisioner.api.listing import CampaignPage, PageQuery
 from provisioner.api.settings import Settings, where_to_set
 from provisioner.errors import (
     AmbiguousError,
@@ -68,16 +70,6 @@ class Limiter(Protocol):
 
     def on_rate_limited(self, retry_after: float | None) -> None:
         """Learn that the server rate-limited a request (``retry_after`` seconds, when it said so)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Campaign:
-    """A campaign as the API reports it; ``raw`` is the record exactly as received."""
-
-    id: str
-    name: str  # empty when the record carries no name
-    status: str | None
-    raw: Mapping[str, object] = field(repr=False, compare=False)
 
 
 def open_session(
@@ -130,6 +122,9 @@ class KoreClient:
         self._session = session
         self._limiter = limiter
         self._clock = clock
+        self._server_offset_s = 0.0
+        self._saw_date = False
+        self._contact_list_method = "POST"
 
     async def create_campaign(self, body: Mapping[str, object]) -> Campaign:
         """Create one voice campaign; after an AmbiguousError look it up before sending it again."""
@@ -150,36 +145,55 @@ class KoreClient:
         )
         return reply.campaign(reply.data())
 
-    async def list_campaigns_page(
-        self, page: int, *, page_size: int = 100, newest_first: bool = True
-    ) -> tuple[list[Campaign], bool]:
-        """Fetch one page (1-based) of voice campaigns; return them and whether more pages follow."""
-        if page_size < 1 or page < 1:
-            raise ValueError("page and page_size must be at least 1")
+    async def list_campaigns_page(self, query: PageQuery) -> CampaignPage:
+        """Fetch one page of voice campaigns, oldest first, created inside the query's window."""
         body = {
-            "limit": page_size,
-            "skip": (page - 1) * page_size,
-            "page": page,
+            "limit": query.limit,
+            "skip": query.skip,
+            "page": query.page,
             "type": "voice",
-            "sortBy": {"createdAt": "desc" if newest_first else "asc"},
+            "startDate": iso_timestamp(query.start),
+            "endDate": iso_timestamp(query.end),
+            "sortBy": {"createdAt": "asc"},
         }
         reply = await self._call("POST", self._path(endpoints.LIST_CAMPAIGNS), body=body)
         data = reply.data()
         results = data.get("results")
         if not isinstance(results, list):
             raise reply.unexpected("data.results is not a list")
-        return [reply.campaign(r) for r in results], _has_more(data, page, len(results), page_size)
+        return CampaignPage(
+            campaigns=[reply.campaign(r) for r in results],
+            skip=_count(data.get("skip")),
+            limit=_count(data.get("limit")),
+            total=_count(data.get("totalResults")),
+            has_more=has_more if isinstance(has_more := data.get("hasMore"), bool) else None,
+        )
 
-    async def list_campaigns(self, *, page_size: int = 100, newest_first: bool = True) -> AsyncIterator[Campaign]:
-        """Yield every voice campaign once, page by page, newest (or oldest) first."""
-        async for campaign in iterate_pages(
-            lambda page: self.list_campaigns_page(page, page_size=page_size, newest_first=newest_first)
-        ):
-            yield campaign
+    def server_now(self) -> dt.datetime:
+        """Return the server's time now, by the offset its last ``Date`` header showed (local time before any)."""
+        return dt.datetime.fromtimestamp(self._clock() + self._server_offset_s, dt.UTC)
+
+    @property
+    def server_offset_s(self) -> float | None:
+        """Return how far the server's clock is ahead of ours, in seconds, once a reply has shown it."""
+        return self._server_offset_s if self._saw_date else None
 
     async def list_contact_lists(self) -> list[str]:
-        """Return the names of the account's call contact lists."""
-        reply = await self._call("POST", self._path(endpoints.LIST_CONTACT_LISTS), query={"type": "call"}, body={})
+        """Return the names of the account's call contact lists (by POST, or GET where the server wants that)."""
+        path = self._path(endpoints.LIST_CONTACT_LISTS)
+        try:
+            reply = await self._call(
+                self._contact_list_method,
+                path,
+                query={"type": "call"},
+                body={} if self._contact_list_method == "POST" else None,
+            )
+        except RejectedError as exc:
+            if exc.status != 405 or self._contact_list_method == "GET":
+                raise
+            # The vendor's pages disagree on the method; a 405 proves nothing was done, so ask the other way.
+            self._contact_list_method = "GET"
+            reply = await self._call("GET", path, query={"type": "call"})
         records = reply.body.get("data")
         if not isinstance(records, list):
             raise reply.unexpected("data is not a list")
@@ -228,6 +242,7 @@ class KoreClient:
             _log.debug("%s %s failed after %.0f ms: %s", method, path, _ms_since(started), type(exc).__name__)
             raise classify_transport_error(method, path, exc) from exc
         _log.debug("%s %s -> %d in %.0f ms", method, path, response.status, _ms_since(started))
+        self._learn_server_time(response.headers.get("Date"))
         # Some servers echo the credentials they refused; never let the token reach an error message.
         text = text.replace(token, MASK)
         error = classify_response(method, path, response.status, response.headers, text, clock=self._clock)
@@ -238,6 +253,19 @@ class KoreClient:
         reply_body = _json_object(text)
         assert reply_body is not None  # classify_response lets only JSON objects through as successes
         return _Reply(method, path, response.status, reply_body)
+
+    def _learn_server_time(self, date_header: str | None) -> None:
+        if not date_header:
+            return
+        try:
+            server = email.utils.parsedate_to_datetime(date_header)
+        except (TypeError, ValueError):
+            return
+        if server.tzinfo is None:
+            return
+        # Date has whole seconds: the offset is good to about a second, plenty for look-up windows of minutes.
+        self._server_offset_s = server.timestamp() - self._clock()
+        self._saw_date = True
 
 
 def classify_response(
@@ -382,30 +410,9 @@ class _Reply:
         )
 
 
-async def iterate_pages(
-    fetch: Callable[[int], Awaitable[tuple[list[Campaign], bool]]],
-) -> AsyncGenerator[Campaign]:
-    """Yield each campaign of the pages ``fetch(1)``, ``fetch(2)``… once, until no more pages follow."""
-    seen: set[str] = set()
-    page = 1
-    while True:
-        campaigns, more = await fetch(page)
-        fresh = [c for c in campaigns if c.id not in seen]
-        for campaign in fresh:
-            seen.add(campaign.id)
-            yield campaign
-        # A page with nothing new means the server ignores skip/page; stop rather than loop forever.
-        if not more or not fresh:
-            return
-        page += 1
-
-
-def _has_more(data: Mapping[str, object], page: int, count: int, page_size: int) -> bool:
-    total_pages = data.get("totalPages")
-    if isinstance(total_pages, int) and page >= total_pages:
-        return False
-    has_more = data.get("hasMore")
-    return has_more if isinstance(has_more, bool) else count >= page_size
+def _count(value: object) -> int | None:
+    """Return a paging number the server reported, or None when it reported none (or not a whole number)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _is_2xx(status: int) -> bool:
@@ -458,7 +465,7 @@ def _retry_after(value: str | None, now: float) -> float | None:
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError):
             return None
-        seconds = when.replace(tzinfo=when.tzinfo or UTC).timestamp() - now
+        seconds = when.replace(tzinfo=when.tzinfo or dt.UTC).timestamp() - now
     return max(0.0, seconds) if math.isfinite(seconds) else None
 
 

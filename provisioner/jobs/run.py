@@ -18,7 +18,7 @@ import aiohttp
 from provisioner import __version__
 from provisioner.api.client import KoreClient, open_session
 from provisioner.api.settings import Settings
-from provisioner.errors import ApiError, AuthError, ConfigError, StateError
+from provisioner.errors import ApiError, AuthError, ProvisionerError, RunFatal, StateError
 from provisioner.exit_codes import ExitCode, exit_code_for
 from provisioner.jobs.check import Checked, check_input
 from provisioner.jobs.progress import ProgressDisplay
@@ -140,7 +140,7 @@ async def _run(
     except StateError as exc:
         code = exit_code_for(exc)
         return finish({}, code, [str(exc)], default_status=Status.SKIPPED, default_error=f"not sent: {exc}")
-    except (ConfigError, ApiError) as exc:
+    except (RunFatal, ApiError) as exc:
         return finish(
             {},
             ExitCode.CONFIG,
@@ -195,6 +195,9 @@ async def _against_server(
             if progress is not None:
                 progress.close()
         outcomes.update(created)
+        for row, note in plan.deleted.items():
+            if outcomes[row].status is Status.CREATED:
+                outcomes[row] = replace(outcomes[row], note=note)
         notes: list[str] = []
         code = _exit_code(outcomes, checked)
         if fatal is not None:
@@ -250,7 +253,7 @@ def _exit_code(outcomes: dict[int, RowOutcome], checked: Checked) -> ExitCode:
     return ExitCode.OK
 
 
-def _fatal_note(error: ApiError | ConfigError) -> str:
+def _fatal_note(error: ProvisionerError) -> str:
     if isinstance(error, AuthError):
         return f"authentication failed: {error}"
     if isinstance(error, ApiError):

@@ -11,15 +11,16 @@ Exactly once, because the create call has no idempotency key:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import random
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from provisioner.api.client import Campaign, KoreClient, iterate_pages
+from provisioner.api.campaign import Campaign
+from provisioner.api.client import KoreClient
+from provisioner.api.listing import EPOCH, CampaignPage, Listing, PageQuery, scan_campaigns
 from provisioner.errors import (
     AmbiguousError,
     ApiError,
@@ -30,7 +31,7 @@ from provisioner.errors import (
     RejectedError,
 )
 from provisioner.names import fold_name
-from provisioner.provision.ledger import EntryState, Ledger, Scope
+from provisioner.provision.ledger import Entry, EntryState, Ledger, Scope
 from provisioner.provision.outcomes import RowOutcome, Status
 from provisioner.provision.payloads import Payload
 from provisioner.provision.retry import CREATE_RETRYABLE, READ_RETRYABLE, RetryPolicy, call_with_retries
@@ -64,6 +65,7 @@ class Plan:
     existing: dict[int, Campaign]  # row -> the campaign the server (or the ledger) already has
     missing_lists: dict[int, list[str]]  # row -> contact lists the server does not have
     reconciled: int  # ledger entries left in flight by a crashed run, resolved against the server
+    deleted: dict[int, str] = field(default_factory=dict)  # row -> why a campaign we created is to be made again
 
 
 class RunStopped(Exception):
@@ -104,19 +106,16 @@ class Provisioner:
             attempt, retry_on=READ_RETRYABLE, policy=self._options.retry, sleep=self._sleep, rng=self._rng
         )
 
-    def _campaigns(self) -> AsyncGenerator[Campaign]:
-        """Every campaign on the server, newest first; each page is retried on its own, not the whole scan."""
+    async def _listing(self, start: dt.datetime = EPOCH) -> Listing:
+        """Read every campaign created since ``start`` (server time), provably; each page retried on its own."""
 
-        def page(number: int) -> Awaitable[tuple[list[Campaign], bool]]:
-            return self._read(lambda: self._client.list_campaigns_page(number, newest_first=True))
+        def page(query: PageQuery) -> Awaitable[CampaignPage]:
+            return self._read(lambda: self._client.list_campaigns_page(query))
 
-        return iterate_pages(page)
+        return await scan_campaigns(page, now=self._client.server_now(), start=start)
 
     async def _server_campaigns(self) -> dict[str, Campaign]:
-        found: dict[str, Campaign] = {}
-        async for campaign in self._campaigns():
-            found.setdefault(fold_name(campaign.name), campaign)  # newest first: keep the newest
-        return found
+        return (await self._listing()).by_name(fold_name)
 
     async def plan(self, payloads: list[Payload], *, reconcile: bool = True) -> Plan:
         """Read the server and the ledger; decide what to create, what exists, what cannot be sent.
@@ -128,6 +127,7 @@ class Provisioner:
         entries = self._ledger.entries(self._scope, {fold_name(p.name) for p in payloads})
         existing: dict[int, Campaign] = {}
         missing: dict[int, list[str]] = {}
+        deleted: dict[int, str] = {}
         to_create: list[Payload] = []
         reconciled = 0
         for payload in payloads:
@@ -142,13 +142,15 @@ class Provisioner:
                     self._ledger.failed(self._scope, payload.name, "not on the server after an interrupted send")
             if on_server is not None:
                 existing[payload.row] = on_server
-            elif entry is not None and entry.state is EntryState.CREATED and entry.campaign_id:
-                existing[payload.row] = Campaign(entry.campaign_id, entry.name, None, {})
-            elif absent := [name for name in payload.body["contactLists"] if name not in known_lists]:
+                continue
+            if entry is not None and entry.state is EntryState.CREATED:
+                # The listing is complete, so the server decides: a campaign it no longer has was deleted there.
+                deleted[payload.row] = deleted_note(entry)
+            if absent := [name for name in payload.body["contactLists"] if name not in known_lists]:
                 missing[payload.row] = absent
             else:
                 to_create.append(payload)
-        return Plan(to_create, existing, missing, reconciled)
+        return Plan(to_create, existing, missing, reconciled, deleted)
 
     async def create_all(
         self, payloads: list[Payload], stop: asyncio.Event, progress: Progress | None = None
@@ -202,7 +204,7 @@ class Provisioner:
 
         last_error = ""
         for _ in range(self._options.max_sends):
-            sent_at = self._now()
+            sent_at = self._client.server_now()
             self._ledger.begin(self._scope, payload.name, self._run_id)
             try:
                 campaign = await call_with_retries(
@@ -260,19 +262,10 @@ class Provisioner:
         )
 
     async def _look_up(self, name: str, sent_at: dt.datetime) -> Campaign | None:
-        """Find a campaign by name among the newest, reading back to a little before it was sent."""
+        """Find a campaign by name among those created since a little before it was sent (server time)."""
         await self._sleep(self._options.reconcile_delay_s)
-        wanted = fold_name(name)
-        horizon = sent_at - dt.timedelta(seconds=self._options.lookback_s)
-
-        async with contextlib.aclosing(self._campaigns()) as campaigns:
-            async for campaign in campaigns:
-                if fold_name(campaign.name) == wanted:
-                    return campaign
-                created = _created_at(campaign)
-                if created is not None and created < horizon:
-                    return None
-        return None
+        since = sent_at - dt.timedelta(seconds=self._options.lookback_s)
+        return (await self._listing(since)).by_name(fold_name).get(fold_name(name))
 
     def _outcome(
         self,
@@ -295,12 +288,8 @@ class Provisioner:
         )
 
 
-def _created_at(campaign: Campaign) -> dt.datetime | None:
-    value = campaign.raw.get("createdAt")
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+def deleted_note(entry: Entry) -> str:
+    """Say why a campaign the ledger records as ours is created again: the platform no longer has it."""
+    when = f" on {entry.sent_at:%Y-%m-%d}" if entry.sent_at else ""
+    campaign = entry.campaign_id or "the campaign"
+    return f"{campaign} was created by run {entry.run_id}{when} and deleted on the platform since; created again"

@@ -39,6 +39,7 @@ class RowOutcome:
     error: str | None = None
     attempts: int = 0  # create requests sent for this row by this run
     finished_at: dt.datetime | None = None
+    note: str | None = None  # why a successful row is as it is (e.g. created again after a deletion)
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,8 @@ def build_body(values: dict[str, Any], validated: Validated, row: int) -> dict[s
             "defaultRetryPeriod": int(values["default_retry_period"]),
             "maxRingTime": int(values["max_ring_time"]),
         },
+        # The vendor's v1 and v2 samples both send it; a schedule is set later, through its own endpoint.
+        "schedule": {"isSchedulingEnabled": False},
         "experienceFlowName": values["experience_flow_name"],
         "enableMachineDetect": values["enable_machine_detect"],
         "campaignType": values["campaign_type"],

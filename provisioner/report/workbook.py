@@ -293,7 +293,7 @@ def _write_results(cells: _Cells, outcomes: list[RowOutcome], workbook: InputWor
                 "status": cells.text(outcome.status.value, _STATUS_LOOKS[outcome.status]),
                 "campaign_id": cells.text(outcome.campaign_id),
                 "campaign_status": cells.text(outcome.campaign_status),
-                "error": cells.text(outcome.error, _WRAP),
+                "error": cells.text(outcome.error or outcome.note, _WRAP),
                 "attempts": outcome.attempts,
                 "finished_at": cells.text(_iso(outcome.finished_at)),
             }

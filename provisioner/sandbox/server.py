@@ -87,7 +87,7 @@ _DAYS: Final = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 _E164: Final = re.compile(r"\+[0-9]{8,15}")
 _CLOCK_TIME: Final = re.compile(r"(1[0-2]|0?[1-9]):([0-5][0-9]) (AM|PM)")
 
-_LIST_FIELDS: Final = frozenset({"limit", "skip", "page", "type", "sortBy"})
+_LIST_FIELDS: Final = frozenset({"limit", "skip", "page", "type", "sortBy", "startDate", "endDate"})
 _LIST_DEFAULT_LIMIT: Final = 10
 _LIST_MAX_LIMIT: Final = 100
 _SORT_FIELDS: Final = ("createdAt", "name", "updatedAt")

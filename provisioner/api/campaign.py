@@ -1,0 +1,38 @@
+"""A campaign as the API reports it, whatever envelope or id key the call used."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    """A campaign as the API reports it; ``raw`` is the record exactly as received."""
+
+    id: str
+    name: str  # empty when the record carries no name
+    status: str | None
+    raw: Mapping[str, object] = field(repr=False, compare=False)
+
+    @property
+    def created_at(self) -> dt.datetime | None:
+        """Return when the server says it created the campaign (the server's clock), if it says."""
+        return parse_timestamp(self.raw.get("createdAt"))
+
+
+def parse_timestamp(value: object) -> dt.datetime | None:
+    """Read an ISO-8601 timestamp as the API writes it (``…Z``); None when absent or unreadable."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def iso_timestamp(moment: dt.datetime) -> str:
+    """Write a moment the way the API does: UTC, milliseconds, ``Z``."""
+    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
