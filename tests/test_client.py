@@ -22,7 +22,7 @@ import trustme
 from aiohttp import web
 
 from provisioner.api import endpoints
-from provisioner.api.campaign import Campaign
+from provisioner.api.campaign import Campaign, ContactList
 from provisioner.api.client import (
     JWT_SUBJECT,
     KoreClient,
@@ -248,7 +248,7 @@ async def test_get_status_and_contact_lists(api, connect) -> None:
 
     assert await client.get_campaign("cd-1") == Campaign("cd-1", "A", "Preparing", {})
     assert await client.campaign_status("cd-1") == Campaign("cd-1", "A", "Ready", {})
-    assert await client.list_contact_lists() == ["Dec list", "DNC list"]
+    assert [c.name for c in await client.list_contact_lists()] == ["Dec list", "DNC list"]
 
     get, status, lists = server.seen
     assert (get.method, get.path, get.query, get.body) == (
@@ -352,8 +352,8 @@ async def test_contact_lists_are_asked_by_get_when_the_server_refuses_post(api, 
 
     server = await api(respond)
     client = connect(server.url)
-    assert await client.list_contact_lists() == ["North"]
-    assert await client.list_contact_lists() == ["North"]
+    assert await client.list_contact_lists() == [ContactList("North", None)]
+    assert await client.list_contact_lists() == [ContactList("North", None)]
     assert [s.method for s in server.seen] == ["POST", "GET", "GET"]  # learnt once, then asked the right way
 
 

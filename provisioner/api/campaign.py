@@ -22,6 +22,14 @@ class Campaign:
         return parse_timestamp(self.raw.get("createdAt"))
 
 
+@dataclass(frozen=True, slots=True)
+class ContactList:
+    """A contact list as the API reports it: its name and its type (``call``…), when given."""
+
+    name: str
+    list_type: str | None
+
+
 def parse_timestamp(value: object) -> dt.datetime | None:
     """Read an ISO-8601 timestamp as the API writes it (``…Z``); None when absent or unreadable."""
     if not isinstance(value, str):

@@ -24,7 +24,7 @@ import aiohttp
 import jwt
 
 from provisioner.api import endpoints
-from provisioner.api.campaign import Campaign, iso_timestamp
+from provisioner.api.campaign import Campaign, ContactList, iso_timestamp
 from provisioner.api.listing import CampaignPage, PageQuery
 from provisioner.api.settings import Settings, where_to_set
 from provisioner.errors import (
@@ -125,6 +125,7 @@ class KoreClient:
         self._server_offset_s = 0.0
         self._saw_date = False
         self._contact_list_method = "POST"
+        self._last_headers: Mapping[str, str] = {}
 
     async def create_campaign(self, body: Mapping[str, object]) -> Campaign:
         """Create one voice campaign; after an AmbiguousError look it up before sending it again."""
@@ -152,10 +153,10 @@ class KoreClient:
             "skip": query.skip,
             "page": query.page,
             "type": "voice",
-            "startDate": iso_timestamp(query.start),
-            "endDate": iso_timestamp(query.end),
             "sortBy": {"createdAt": "asc"},
         }
+        if query.start is not None and query.end is not None:
+            body |= {"startDate": iso_timestamp(query.start), "endDate": iso_timestamp(query.end)}
         reply = await self._call("POST", self._path(endpoints.LIST_CAMPAIGNS), body=body)
         data = reply.data()
         results = data.get("results")
@@ -178,8 +179,8 @@ class KoreClient:
         """Return how far the server's clock is ahead of ours, in seconds, once a reply has shown it."""
         return self._server_offset_s if self._saw_date else None
 
-    async def list_contact_lists(self) -> list[str]:
-        """Return the names of the account's call contact lists (by POST, or GET where the server wants that)."""
+    async def list_contact_lists(self) -> list[ContactList]:
+        """Return the account's call contact lists (asked by POST, or by GET where the server wants that)."""
         path = self._path(endpoints.LIST_CONTACT_LISTS)
         try:
             reply = await self._call(
@@ -197,7 +198,16 @@ class KoreClient:
         records = reply.body.get("data")
         if not isinstance(records, list):
             raise reply.unexpected("data is not a list")
-        return [r["name"] for r in records if isinstance(r, dict) and isinstance(r.get("name"), str)]
+        return [
+            ContactList(r["name"], kind if isinstance(kind := r.get("listType"), str) else None)
+            for r in records
+            if isinstance(r, dict) and isinstance(r.get("name"), str)
+        ]
+
+    @property
+    def last_headers(self) -> Mapping[str, str]:
+        """Return the headers of the last response received (for diagnostics such as rate-limit headers)."""
+        return self._last_headers
 
     def _path(self, template: str, campaign_id: str | None = None) -> str:
         stream_id = quote(self._settings.stream_id, safe="")
@@ -243,6 +253,7 @@ class KoreClient:
             raise classify_transport_error(method, path, exc) from exc
         _log.debug("%s %s -> %d in %.0f ms", method, path, response.status, _ms_since(started))
         self._learn_server_time(response.headers.get("Date"))
+        self._last_headers = dict(response.headers)
         # Some servers echo the credentials they refused; never let the token reach an error message.
         text = text.replace(token, MASK)
         error = classify_response(method, path, response.status, response.headers, text, clock=self._clock)

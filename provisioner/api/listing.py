@@ -46,13 +46,16 @@ Paging = Literal["skip", "page"]
 
 @dataclass(frozen=True, slots=True)
 class PageQuery:
-    """One request for a page: both ``skip`` and ``page`` are sent, agreeing whenever the offset allows."""
+    """One request for a page: both ``skip`` and ``page`` are sent, agreeing whenever the offset allows.
+
+    Without ``start`` and ``end`` no window is sent and the server's own default applies (``doctor`` probes it).
+    """
 
     skip: int
     page: int
     limit: int
-    start: dt.datetime
-    end: dt.datetime
+    start: dt.datetime | None
+    end: dt.datetime | None
 
 
 @dataclass(frozen=True, slots=True)

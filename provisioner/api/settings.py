@@ -21,7 +21,7 @@ import shlex
 import stat
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
@@ -84,6 +84,8 @@ class Settings:
     ca_bundle: Path | None = None
     rate_limit: int = endpoints.DEFAULT_RATE_PER_MINUTE
     profile: str | None = None
+    #: Where each setting came from (an option, a variable, a profile, "default"); never a value.
+    origins: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         try:
@@ -189,6 +191,7 @@ def load_settings(
         ca_bundle=ca_bundle,
         rate_limit=rate_limit,
         profile=chosen.name if chosen else None,
+        origins=resolve.origins,
     )
 
 
@@ -219,8 +222,14 @@ class _Resolver:
         self._profile = chosen
         self.problems: list[str] = []
         self.missing: list[str] = []
+        self.origins: dict[str, str] = {}
 
     def _find(self, key: str) -> _Found | None:
+        found = self._look(key)
+        self.origins[key] = found.origin if found is not None else "default"
+        return found
+
+    def _look(self, key: str) -> _Found | None:
         field = _FIELDS[key]
         given = self._overrides.get(key)
         if given is not None and given != "":
@@ -281,6 +290,7 @@ class _Resolver:
             )
             _warn_if_exposed(chosen.path)
         if self._env.get(ENV_CLIENT_SECRET, "").strip():
+            self.origins["client_secret"] = ENV_CLIENT_SECRET
             return Secret(self._env[ENV_CLIENT_SECRET].strip())
         if chosen is None or not refs:
             self._absent("client_secret", required=True)
@@ -289,6 +299,7 @@ class _Resolver:
             self.problems.append(f"{chosen.origin} sets {' and '.join(refs)}; keep only one of them")
             return Secret("")
         value = chosen.table[refs[0]]
+        self.origins["client_secret"] = f"{refs[0]} in {chosen.origin}"
         if not isinstance(value, str) or not value.strip():
             self.problems.append(f"{refs[0]} in {chosen.origin} must be a non-empty string")
             return Secret("")

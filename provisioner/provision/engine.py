@@ -123,7 +123,7 @@ class Provisioner:
         With ``reconcile`` (a run, not a plan), entries a crashed run left in flight are settled in the ledger.
         """
         server, lists = await asyncio.gather(self._server_campaigns(), self._read(self._client.list_contact_lists))
-        known_lists = set(lists)
+        known_lists = {c.name for c in lists}
         entries = self._ledger.entries(self._scope, {fold_name(p.name) for p in payloads})
         existing: dict[int, Campaign] = {}
         missing: dict[int, list[str]] = {}
