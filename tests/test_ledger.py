@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from provisioner.errors import StateError
+from provisioner.jobs.ledger_repair import forget_entries, show_entries
 from provisioner.names import fold_name
 from provisioner.provision.ledger import EntryState, Ledger, default_path
 
@@ -76,3 +77,41 @@ def test_an_unusable_ledger_is_a_state_error(tmp_path: Path) -> None:
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StateError, match="cannot be used"):
         Ledger(path)
+
+
+def test_show_lists_every_tenant_and_filters_by_the_platforms_name_rule(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite3"
+    with Ledger(path) as ledger:
+        ledger.created(SCOPE, "Spring A", "cd-1", "run1")
+        ledger.created(("https://h", "acct", "st-2"), "Other", "cd-2", "run2")
+    shown_path, rows = show_entries(path)
+    assert shown_path == path
+    assert [(r.scope[2], r.entry.name, r.entry.campaign_id) for r in rows] == [
+        ("st-1", "Spring A", "cd-1"),
+        ("st-2", "Other", "cd-2"),
+    ]
+    _, only = show_entries(path, [" SPRING a "])
+    assert [r.as_dict()["name"] for r in only] == ["Spring A"]
+    assert only[0].as_dict()["state"] == "created" and only[0].as_dict()["stream_id"] == "st-1"
+
+
+def test_forget_by_name_or_by_run_removes_exactly_those(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite3"
+    with Ledger(path) as ledger:
+        ledger.created(SCOPE, "A", "cd-1", "run1")
+        ledger.created(SCOPE, "B", "cd-2", "run1")
+        ledger.created(SCOPE, "C", "cd-3", "run2")
+    _, gone = forget_entries(path, ["a"])
+    assert [r.entry.name for r in gone] == ["A"]
+    _, gone = forget_entries(path, run_id="run1")
+    assert [r.entry.name for r in gone] == ["B"]
+    with Ledger(path) as ledger:
+        assert set(ledger.entries(SCOPE)) == {"c"}
+    with pytest.raises(ValueError, match="at least one campaign"):
+        forget_entries(path)
+
+
+def test_show_does_not_create_a_ledger_where_there_is_none(tmp_path: Path) -> None:
+    with pytest.raises(StateError, match="there is no ledger"):
+        show_entries(tmp_path / "none.sqlite3")
+    assert not (tmp_path / "none.sqlite3").exists()

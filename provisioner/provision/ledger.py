@@ -125,26 +125,26 @@ class Ledger:
 
     def entries(self, scope: Scope, lnames: Iterable[str] | None = None) -> dict[str, Entry]:
         """Return the entries of a scope (all of them, or those of the given folded names)."""
-        rows = self._db.execute(
-            "SELECT lname, name, state, campaign_id, run_id, attempts, error, sent_at FROM campaigns "
-            "WHERE host = ? AND account = ? AND stream = ?",
-            scope,
-        ).fetchall()
         wanted = set(lnames) if lnames is not None else None
         return {
-            r[0]: Entry(
-                r[0],
-                r[1],
-                EntryState(r[2]),
-                r[3],
-                r[4],
-                r[5],
-                r[6],
-                dt.datetime.fromisoformat(r[7]) if r[7] else None,
-            )
-            for r in rows
-            if wanted is None or r[0] in wanted
+            entry.lname: entry
+            for entry_scope, entry in self.everything()
+            if entry_scope == scope and (wanted is None or entry.lname in wanted)
         }
+
+    def everything(self) -> list[tuple[Scope, Entry]]:
+        """Return every entry of every tenant, oldest first."""
+        rows = self._db.execute(
+            "SELECT host, account, stream, lname, name, state, campaign_id, run_id, attempts, error, sent_at "
+            "FROM campaigns ORDER BY updated_at, lname"
+        ).fetchall()
+        return [((r[0], r[1], r[2]), _entry(r[3:])) for r in rows]
+
+    def forget(self, scope: Scope, lname: str) -> None:
+        """Remove one entry: the next run decides that campaign from the server's list alone."""
+        self._db.execute(
+            "DELETE FROM campaigns WHERE host = ? AND account = ? AND stream = ? AND lname = ?", (*scope, lname)
+        )
 
     def begin(self, scope: Scope, name: str, run_id: str) -> None:
         """Record the intent to send a create, before it is sent."""
@@ -179,3 +179,17 @@ class Ledger:
 
     def _now(self) -> str:
         return self._clock().isoformat()
+
+
+def _entry(row: tuple[object, ...]) -> Entry:
+    lname, name, state, campaign_id, run_id, attempts, error, sent_at = row
+    return Entry(
+        str(lname),
+        str(name),
+        EntryState(str(state)),
+        None if campaign_id is None else str(campaign_id),
+        str(run_id),
+        int(str(attempts)),
+        None if error is None else str(error),
+        dt.datetime.fromisoformat(str(sent_at)) if sent_at else None,
+    )
