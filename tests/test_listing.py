@@ -132,11 +132,23 @@ def test_a_deletion_during_the_scan_is_noticed_and_the_list_read_again() -> None
     assert model.calls > 4  # read again after the shift
 
 
-@pytest.mark.parametrize("paging", ["skip", "page"])
-def test_others_deleting_all_the_time_make_the_scan_refuse(paging: Paging) -> None:
+def test_a_few_deletions_between_every_two_reads_are_absorbed_by_a_wider_overlap() -> None:
     def churn(m: Model) -> None:
         m.create()
         m.delete(0)
+
+    model = Model(130, cap=50, churn=churn)
+    at_start = {c.id for c in model.records}
+    listing = scan(model)
+    assert {c.id for c in model.records} & at_start <= ids(listing)
+
+
+@pytest.mark.parametrize(("paging", "deletions"), [("skip", 40), ("page", 1)])
+def test_others_deleting_all_the_time_make_the_scan_refuse(paging: Paging, deletions: int) -> None:
+    def churn(m: Model) -> None:
+        for _ in range(deletions):
+            m.create()
+            m.delete(0)
 
     with pytest.raises(ListingError, match="could not be read completely in 3 tries"):
         scan(Model(130, cap=50, paging=paging, churn=churn))

@@ -8,8 +8,9 @@ while we read. So the scan:
 - asks for the oldest first, so campaigns created during the scan land after everything read so far;
 - advances by what the server says it served (``data.skip``, ``data.limit``, the results' length), not by what
   was asked;
-- overlaps each page with the previous one by one record when the server honours ``skip``: a page that does not
-  begin with a record already seen means records moved between the two reads (a deletion), and the scan starts over;
+- overlaps each page with the previous one when the server honours ``skip``: a page that does not begin with a
+  record already seen means records moved between the two reads (deletions), and the scan starts over with a
+  wider overlap, which absorbs that many deletions between two reads;
 - when the server honours only ``page`` (pages cannot overlap), reads the list twice: the first pass is complete
   when every campaign it saw is still there in the second, because only the deletion of an already-read record
   can make a later page skip one;
@@ -38,8 +39,9 @@ PAGE_SIZE: Final = 100
 EPOCH: Final = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 #: How far past the server's "now" the window reaches, for campaigns created during the scan and small skews.
 END_MARGIN: Final = dt.timedelta(days=1)
-#: Full scans tried before giving up when records keep moving under the scan.
-SCAN_TRIES: Final = 3
+#: Records each page repeats of the one before, per try: the first scan costs almost nothing extra, later ones
+#: absorb that many deletions by others between two reads (at most half a page).
+OVERLAPS: Final = (1, 8, 32)
 
 Paging = Literal["skip", "page"]
 
@@ -100,22 +102,22 @@ async def scan_campaigns(
     now: dt.datetime,
     start: dt.datetime = EPOCH,
     page_size: int = PAGE_SIZE,
-    tries: int = SCAN_TRIES,
+    overlaps: tuple[int, ...] = OVERLAPS,
 ) -> Listing:
     """Read every campaign created from ``start`` on, proving nothing was missed; ``now`` is the server's clock.
 
-    Raises ListingError when completeness cannot be proven after ``tries`` scans; API errors pass through.
+    Raises ListingError when completeness cannot be proven in one scan per overlap; API errors pass through.
     """
     scan = _Scan(fetch, start=start, end=now + END_MARGIN, asked=page_size)
     reasons: list[str] = []
-    for _ in range(tries):
+    for overlap in overlaps:
         try:
-            return await scan.run()
+            return await scan.run(overlap)
         except _Moved as exc:
             reasons.append(str(exc))
             log.info("campaign list changed under the scan (%s); reading it again", exc)
     raise ListingError(
-        f"the server's campaign list could not be read completely in {tries} tries ({'; '.join(reasons)}); "
+        f"the server's campaign list could not be read completely in {len(overlaps)} tries ({'; '.join(reasons)}); "
         "nothing was sent, because a campaign missed by the read could be created twice. Run again when "
         "others are not creating or deleting campaigns, and run `provisioner doctor` to see how the server pages."
     )
@@ -134,7 +136,7 @@ class _Scan:
         page = skip // limit + 1
         return await self._fetch(PageQuery(skip=skip, page=page, limit=limit, start=self._start, end=self._end))
 
-    async def run(self) -> Listing:
+    async def run(self, overlap: int) -> Listing:
         first = await self._get(0, self._asked)
         served = _served_size(first, self._asked)
         seen = _Seen(first.campaigns)
@@ -143,16 +145,16 @@ class _Scan:
         if served < 2:  # pages of one record cannot overlap
             return await self._by_page(served)
         try:
-            return await self._by_skip(seen, first, served)
+            return await self._by_skip(seen, first, served, min(overlap, served // 2))
         except _IgnoresSkip:
             log.info("the server ignores 'skip' and pages by 'page' only: reading the list twice to vouch for it")
             return await self._by_page(served)
 
-    async def _by_skip(self, seen: _Seen, first: CampaignPage, served: int) -> Listing:
+    async def _by_skip(self, seen: _Seen, first: CampaignPage, served: int, overlap: int) -> Listing:
         offset, reply = 0, first
         while True:
-            # Overlap by one: the page must begin with a record already read, else something moved in between.
-            want = offset + len(reply.campaigns) - 1
+            # The page must begin with a record already read, else something moved in between.
+            want = offset + max(1, len(reply.campaigns) - overlap)
             reply = await self._get(want, served)
             if reply.skip is not None and reply.skip != want:
                 raise _IgnoresSkip
@@ -161,9 +163,9 @@ class _Scan:
             if reply.campaigns[0].id not in seen:
                 raise _Moved(f"a campaign was removed before offset {want} while the list was being read")
             if not seen.add(reply.campaigns):
-                if len(reply.campaigns) > 1:
-                    raise _IgnoresSkip  # a server that moved as asked shows all but the overlapping record as new
-                return self._done(seen, "skip", served, reply)  # only the overlapping record: the end
+                if len(reply.campaigns) > overlap:
+                    raise _IgnoresSkip  # a server that moved as asked shows all but the overlapping records as new
+                return self._done(seen, "skip", served, reply)  # only the overlapping records: the end
             offset = want
             if _at_end(reply, offset, served):
                 return self._done(seen, "skip", served, reply)
