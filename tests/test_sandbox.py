@@ -23,7 +23,7 @@ from multidict import CIMultiDictProxy
 from typer.testing import CliRunner
 
 from provisioner.api import endpoints
-from provisioner.sandbox.server import (
+from provisioner.sandbox import (
     Faults,
     RunningSandbox,
     Sandbox,

@@ -15,7 +15,7 @@ from provisioner._cli._app import app
 from provisioner.api import endpoints
 from provisioner.api.settings import ENV_CLIENT_SECRET
 from provisioner.exit_codes import ExitCode
-from provisioner.sandbox.server import Faults, RunningSandbox, SandboxConfig, client_env, serve
+from provisioner.sandbox import Faults, RunningSandbox, SandboxConfig, client_env, serve
 
 DEFAULT_PORT: Final = 8787
 _FAULT_KEYS: Final = tuple(f.name for f in dataclasses.fields(Faults))
