@@ -155,17 +155,25 @@ class Sandbox:
         self._queued_faults.extend(kinds)
 
     def seed(
-        self, names: Iterable[str], *, created_at: datetime, step: timedelta = timedelta(seconds=1)
+        self,
+        names: Iterable[str],
+        *,
+        created_at: datetime,
+        step: timedelta = timedelta(seconds=1),
+        foreign: bool = False,
     ) -> list[StoredCampaign]:
         """Store campaigns made earlier, the first at ``created_at`` and each next one ``step`` later.
 
-        Call it before the sandbox serves traffic (or from its event loop): it changes state directly.
+        ``foreign`` marks them as other teams' campaigns, the first that churn deletes. Call it before the
+        sandbox serves traffic (or from its event loop): it changes state directly.
         """
         stored = []
         for index, name in enumerate(names):
             when = created_at + index * step
             age_s = (self.now() - when).total_seconds()
             stored.append(self._store(dict(_BACKGROUND_BODY, name=name), when, age_s=max(age_s, 0.0)))
+        if foreign:
+            self._foreign.extend(c.id for c in stored)
         return stored
 
     def duplicates(self) -> dict[str, int]:
