@@ -31,7 +31,7 @@ from provisioner.jobs.check import check_input
 from provisioner.jobs.run import Job, run_job
 from provisioner.provision.engine import RunOptions
 from provisioner.provision.outcomes import Status
-from provisioner.sandbox.server import SandboxConfig, ThreadedSandbox, client_settings
+from provisioner.sandbox import SandboxConfig, ThreadedSandbox, client_settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.helpers import campaign, window, write_book

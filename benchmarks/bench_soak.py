@@ -27,7 +27,7 @@ from provisioner.jobs.run import Job, run_job
 from provisioner.names import fold_name
 from provisioner.provision.engine import RunOptions
 from provisioner.provision.retry import RetryPolicy
-from provisioner.sandbox.server import Faults, SandboxConfig, ThreadedSandbox, client_env
+from provisioner.sandbox import Faults, SandboxConfig, ThreadedSandbox, client_env
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.helpers import campaign, window, write_book

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 import pytest
 from aiohttp import web
 
-from provisioner.sandbox.server import SandboxConfig, ThreadedSandbox
+from provisioner.sandbox import SandboxConfig, ThreadedSandbox
 
 Serve = Callable[..., Awaitable[str]]
 

@@ -28,7 +28,7 @@ from provisioner.names import fold_name
 from provisioner.provision.engine import RunOptions
 from provisioner.provision.ledger import Ledger
 from provisioner.provision.retry import RetryPolicy
-from provisioner.sandbox.server import Sandbox, SandboxConfig, client_env
+from provisioner.sandbox import Sandbox, SandboxConfig, client_env
 from tests.conftest import ThreadedSandbox
 from tests.helpers import LABELS, campaign, write_book
 

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provisioner.sandbox.server import SandboxConfig
+from provisioner.sandbox import SandboxConfig
 from provisioner.workbook.load import _above, _column_letters, _Extent, _letters_above, _ref_extent, _walk_extent
 from tests.broken_corpus import (
     ACCEPTED,

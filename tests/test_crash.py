@@ -13,7 +13,7 @@ from pathlib import Path
 import openpyxl
 
 from provisioner.names import fold_name
-from provisioner.sandbox.server import SandboxConfig, client_env
+from provisioner.sandbox import SandboxConfig, client_env
 from tests.conftest import ThreadedSandbox
 from tests.helpers import campaign, window, write_book
 

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from provisioner.provision.payloads import build_payloads
-from provisioner.sandbox.server import create_body_problems
+from provisioner.sandbox import create_body_problems
 from provisioner.workbook.load import load_workbook
 from provisioner.workbook.validate import validate
 from tests.helpers import campaign, window, write_book

@@ -17,7 +17,7 @@ from provisioner.provision.engine import RunOptions
 from provisioner.provision.ledger import Ledger
 from provisioner.provision.outcomes import Status
 from provisioner.provision.retry import RetryPolicy
-from provisioner.sandbox.server import Faults, SandboxConfig
+from provisioner.sandbox import Faults, SandboxConfig
 from tests.conftest import ThreadedSandbox
 from tests.helpers import campaign, window, write_book
 

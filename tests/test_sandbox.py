@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import email.utils
 import json
+import logging
+import os
 import re
+import shlex
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -23,7 +31,8 @@ from multidict import CIMultiDictProxy
 from typer.testing import CliRunner
 
 from provisioner.api import endpoints
-from provisioner.sandbox.server import (
+from provisioner.sandbox import (
+    STATE_PATH,
     Faults,
     RunningSandbox,
     Sandbox,
@@ -31,6 +40,7 @@ from provisioner.sandbox.server import (
     client_env,
     running_sandbox,
 )
+from tests.helpers import campaign, write_book
 
 ISO_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 DOCUMENTED_CREATE_DATA = {
@@ -762,6 +772,10 @@ def test_the_command_documents_its_options_and_the_printed_secret() -> None:
     for option in ("--port", "--rate-limit", "--latency-ms", "--ready-after", "--contact-lists", "--fault"):
         assert option in result.output
     assert "--seed" in result.output and "--retry-after-header" in result.output
+    for option in ("--page-cap", "--paging", "--default-window-days", "--list-id-field", "--contact-list-method"):
+        assert option in result.output
+    assert "--clock-skew" in result.output and "--churn" in result.output and "failure_2xx" in result.output
+    assert "INPUT" in result.output
     words = " ".join(result.output.split())
     assert "it is the sandbox's own throwaway credential" in words
     assert "A KORE_CLIENT_SECRET taken from the environment is never printed" in words
@@ -773,9 +787,287 @@ def test_the_command_refuses_an_unknown_fault_before_serving() -> None:
     result = CliRunner().invoke(app, ["sandbox", "--fault", "5xx=0.1"])
     assert result.exit_code == 2
     assert "KIND=VALUE" in result.output
+    window = CliRunner().invoke(app, ["sandbox", "--default-window-days", "0"])
+    assert window.exit_code == 2
+    assert "default_window_days must be positive" in window.output
+    paging = CliRunner().invoke(app, ["sandbox", "--paging", "offset"])
+    assert paging.exit_code == 2
 
 
 def test_parse_faults_reads_kinds_and_knobs() -> None:
     from provisioner._cli.sandbox import parse_faults
 
     assert parse_faults(["drop_after=0.25", "slow_s=5"]) == Faults(drop_after=0.25, slow_s=5.0)
+
+
+# --- listing variants the vendor's documents leave open ---------------------------------------------------
+
+HOUR = timedelta(hours=1)
+
+
+def names_of(reply: Reply) -> list[str]:
+    return [r["name"] for r in reply.body["data"]["results"]]
+
+
+def paging_of(reply: Reply) -> tuple[int, int, bool, int, int]:
+    data = reply.body["data"]
+    return data["skip"], data["limit"], data["hasMore"], data["totalPages"], data["totalResults"]
+
+
+async def test_a_page_cap_bounds_every_page_and_the_reply_says_the_limit_used() -> None:
+    async with serving(SandboxConfig(page_cap=5)) as api:
+        api.sandbox.seed([f"C{i:02}" for i in range(12)], created_at=datetime.now(UTC) - HOUR)
+        first = await api.list_page({"type": "voice", "limit": 50, "sortBy": {"name": "asc"}})
+        assert names_of(first) == ["C00", "C01", "C02", "C03", "C04"]
+        assert paging_of(first) == (0, 5, True, 3, 12)
+        third = await api.list_page({"type": "voice", "limit": 50, "page": 3, "sortBy": {"name": "asc"}})
+        assert names_of(third) == ["C10", "C11"]  # page 3 of 5-item pages
+        assert paging_of(third) == (10, 5, False, 3, 12)
+        small = await api.list_page({"type": "voice", "limit": 2})
+        assert paging_of(small)[1] == 2  # a limit under the cap is kept
+
+
+async def test_skip_only_paging_ignores_page_and_page_only_paging_ignores_skip() -> None:
+    names = [f"C{i}" for i in range(6)]
+    by_name = {"type": "voice", "limit": 2, "sortBy": {"name": "asc"}}
+    async with serving(SandboxConfig(paging="skip")) as api:
+        api.sandbox.seed(names, created_at=datetime.now(UTC) - HOUR)
+        assert names_of(await api.list_page({**by_name, "page": 3})) == ["C0", "C1"]
+        reply = await api.list_page({**by_name, "page": 0, "skip": 4})  # page is not even read
+        assert (names_of(reply), reply.body["data"]["skip"]) == (["C4", "C5"], 4)
+    async with serving(SandboxConfig(paging="page")) as api:
+        api.sandbox.seed(names, created_at=datetime.now(UTC) - HOUR)
+        assert names_of(await api.list_page({**by_name, "skip": 4})) == ["C0", "C1"]
+        reply = await api.list_page({**by_name, "skip": -1, "page": 2})
+        assert (names_of(reply), reply.body["data"]["skip"]) == (["C2", "C3"], 2)
+    async with serving() as api:  # both, the default: skip when sent, else page
+        api.sandbox.seed(names, created_at=datetime.now(UTC) - HOUR)
+        assert names_of(await api.list_page({**by_name, "skip": 1, "page": 3})) == ["C1", "C2"]
+        assert names_of(await api.list_page({**by_name, "page": 3})) == ["C4", "C5"]
+
+
+async def test_a_default_window_hides_older_campaigns_and_explicit_dates_show_them() -> None:
+    now = datetime.now(UTC)
+    async with serving(SandboxConfig(default_window_days=7)) as api:
+        api.sandbox.seed(["Old 1", "Old 2", "Old 3"], created_at=now - timedelta(days=30))
+        api.sandbox.seed(["Recent"], created_at=now - timedelta(days=1))
+        default = await api.list_page({"type": "voice", "limit": 100})
+        assert (names_of(default), default.body["data"]["totalResults"]) == (["Recent"], 1)
+        since = (now - timedelta(days=60)).isoformat()
+        everything = await api.list_page({"type": "voice", "limit": 100, "startDate": since})
+        assert everything.body["data"]["totalResults"] == 4
+        until = (now - timedelta(days=20)).isoformat().replace("+00:00", "Z")
+        older = await api.list_page({"type": "voice", "startDate": since, "endDate": until, "sortBy": {"name": "asc"}})
+        assert names_of(older) == ["Old 1", "Old 2", "Old 3"]
+        bad = await api.list_page({"type": "voice", "startDate": "last week"})
+        assert bad.status == 400 and "startDate: must be an ISO 8601 date" in bad.body["message"]
+    async with serving() as api:  # no window by default
+        api.sandbox.seed(["Old"], created_at=now - timedelta(days=400))
+        assert names_of(await api.list_page({"type": "voice"})) == ["Old"]
+
+
+@pytest.mark.parametrize("id_field", ["_id", "id"])
+async def test_list_results_carry_the_id_under_the_configured_key_and_creates_keep_data_id(id_field: str) -> None:
+    async with serving(SandboxConfig(list_id_field=id_field)) as api:  # type: ignore[arg-type]
+        created = (await api.create()).body["data"]["id"]
+        (record,) = (await api.list_page({"type": "voice"})).body["data"]["results"]
+        other = "id" if id_field == "_id" else "_id"
+        assert record[id_field] == created and other not in record
+        assert (await api.get(created)).body["data"]["_id"] == created
+
+
+@pytest.mark.parametrize(("answered", "refused"), [("POST", "GET"), ("GET", "POST")])
+async def test_the_contact_list_endpoint_answers_one_method_and_refuses_the_other_as_the_vendor_does(
+    answered: str, refused: str
+) -> None:
+    config = SandboxConfig(contact_list_method=answered)  # type: ignore[arg-type]
+    async with serving(config) as api:
+        query = {"type": "call"}
+        ok = await api.call(answered, endpoints.LIST_CONTACT_LISTS, query=query, body=None if answered == "GET" else {})
+        assert (ok.status, ok.body["status"]) == (200, "success")
+        wrong = await api.call(refused, endpoints.LIST_CONTACT_LISTS, query=query, body={})
+        assert wrong.status == 405
+        assert wrong.body == {"errors": [{"msg": "Method Not Allowed", "code": 405}]}
+
+
+async def test_failure_2xx_answers_200_with_a_failure_and_stores_nothing() -> None:
+    async with serving(SandboxConfig(faults=Faults(failure_2xx=1.0))) as api:
+        reply = await api.create()
+        assert reply.status == 200
+        assert reply.body["status"] == "failure" and reply.body["message"]
+        assert "data" not in reply.body
+        assert api.sandbox.campaigns == [] and api.sandbox.faults["failure_2xx"] == 1
+        listed = await api.list_page({"type": "voice"})
+        assert (listed.status, listed.body["status"]) == (200, "failure")
+
+
+async def test_clock_skew_shows_in_the_date_header_and_every_timestamp() -> None:
+    skew = 6 * 3600  # hours, so no busy machine can blur it
+    async with serving(SandboxConfig(clock_skew_s=skew, ready_after_s=0)) as api:
+        before = datetime.now(UTC)
+        reply = await api.create()
+        after = datetime.now(UTC)
+        served = email.utils.parsedate_to_datetime(reply.headers["Date"])
+        assert before + timedelta(seconds=skew - 1) <= served <= after + timedelta(seconds=skew + 1)
+        created = datetime.fromisoformat(reply.body["data"]["createdAt"])
+        assert before + timedelta(seconds=skew) <= created <= after + timedelta(seconds=skew)
+        record = (await api.get(reply.body["data"]["id"])).body["data"]
+        assert datetime.fromisoformat(record["updatedAt"]) >= before + timedelta(seconds=skew)
+    async with serving() as api:
+        reply = await api.create()
+        served = email.utils.parsedate_to_datetime(reply.headers["Date"])
+        assert abs(served - datetime.fromisoformat(reply.body["data"]["createdAt"])) < HOUR
+
+
+async def test_churn_shifts_offset_pages_and_totals_match_the_stored_set_at_each_call() -> None:
+    now = datetime.now(UTC)
+    async with serving(SandboxConfig(churn_per_list_call=2)) as api:
+        api.sandbox.seed([f"Old other {i}" for i in range(1, 5)], created_at=now - 2 * HOUR, foreign=True)
+        ours = [f"Ours {i}" for i in range(1, 7)]
+        api.sandbox.seed(ours, created_at=now - HOUR)
+        seen: list[str] = []
+        oldest_first = {"type": "voice", "limit": 4, "sortBy": {"createdAt": "asc"}}
+        for page in (1, 2, 3):
+            reply = await api.list_page({**oldest_first, "skip": (page - 1) * 4})
+            assert reply.body["data"]["totalResults"] == len(api.sandbox.campaigns) == 10
+            seen += names_of(reply)
+        # Other teams' oldest campaigns vanished under the pages, so everything moved up between calls.
+        assert seen[:4] == ["Old other 3", "Old other 4", "Ours 1", "Ours 2"]
+        assert {"Ours 3", "Ours 4"}.isdisjoint(seen)
+        foreign = [c.name for c in api.sandbox.campaigns if c.name.startswith("Other team")]
+        # 3 calls made 6; they deleted the 4 seeded ones, then the first 2 they made themselves
+        assert sorted(foreign) == ["Other team 3", "Other team 4", "Other team 5", "Other team 6"]
+
+
+async def test_churn_with_no_foreign_campaigns_only_creates() -> None:
+    async with serving(SandboxConfig(churn_per_list_call=3)) as api:
+        reply = await api.list_page({"type": "voice"})
+        assert reply.body["data"]["totalResults"] == 3
+        assert sorted(names_of(reply)) == ["Other team 1", "Other team 2", "Other team 3"]
+
+
+async def test_sort_by_orders_each_field_both_ways_with_ties_broken_by_id() -> None:
+    clock = FakeClock()
+    now = datetime.now(UTC)
+    async with serving(SandboxConfig(clock=clock, ready_after_s=100_000)) as api:
+        api.sandbox.seed(["b", "C", "a"], created_at=now - HOUR, step=timedelta(minutes=1))
+        every = {"type": "voice", "limit": 100}
+        for field, direction, expected in [
+            ("name", "asc", ["a", "b", "C"]),
+            ("name", "desc", ["C", "b", "a"]),
+            ("createdAt", "asc", ["b", "C", "a"]),
+            ("createdAt", "desc", ["a", "C", "b"]),
+            ("updatedAt", "desc", ["a", "C", "b"]),
+        ]:
+            reply = await api.list_page({**every, "sortBy": {field: direction}})
+            assert names_of(reply) == expected, (field, direction)
+        assert names_of(await api.list_page(every)) == ["a", "C", "b"]  # newest first by default
+    async with serving() as api:
+        tied = api.sandbox.seed(["x", "y", "z", "w"], created_at=now - HOUR, step=timedelta(0))
+        results = (await api.list_page({"type": "voice", "sortBy": {"createdAt": "asc"}})).body["data"]["results"]
+        assert [r["_id"] for r in results] == sorted(c.id for c in tied)
+
+
+async def test_seeded_campaigns_are_ready_and_dated_when_they_were_made() -> None:
+    made = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
+    async with serving() as api:
+        (old,) = api.sandbox.seed(["Made earlier"], created_at=made)
+        record = (await api.get(old.id)).body["data"]
+        assert (record["name"], record["status"], record["createdAt"]) == (
+            "Made earlier",
+            "Ready",
+            "2026-01-05T09:30:00.000Z",
+        )
+        assert api.sandbox.requests["create"] == 0
+
+
+# --- seeing what happened: the state page and the request log ------------------------------------------
+
+
+async def test_the_state_page_shows_campaigns_and_counters_without_credentials() -> None:
+    async with serving(SandboxConfig(contact_lists=frozenset({"Renewals East Q2"}))) as api:
+        created = (await api.create()).body["data"]
+        await api.list_page({"type": "voice"})
+        async with api.session.get(api.server.url + STATE_PATH) as response:
+            assert response.status == 200
+            state = await response.json()
+        assert state["campaigns"] == [
+            {
+                "id": created["id"],
+                "name": "Spring Renewals East",
+                "status": "Preparing",
+                "createdAt": created["createdAt"],
+            }
+        ]
+        assert state["contactLists"] == ["Renewals East Q2"]
+        counters = state["counters"]
+        assert counters["requests"] == {"create": 1, "list": 1}
+        assert (counters["requestsTotal"], counters["campaigns"], counters["rateLimited"]) == (2, 1, 0)
+        assert api.sandbox.requests_total == 2  # the state page counts against nothing
+
+
+async def test_the_request_log_names_method_path_and_status_but_never_a_credential(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="provisioner.sandbox")
+    async with serving(SandboxConfig(log_requests=True)) as api:
+        token = mint(api.config)
+        await api.call(
+            "POST",
+            endpoints.CREATE_CAMPAIGN,
+            query={"campaignType": "voice"},
+            body=valid_body(),
+            headers={**api.headers(token)},
+        )
+        await api.list_page({"type": "x"})
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("provisioner.sandbox")]
+    create_path = endpoints.CREATE_CAMPAIGN.format(stream_id=api.config.stream_id)
+    assert re.fullmatch(rf"POST {re.escape(create_path)} 200 \d+ ms", lines[0])
+    assert " 400 " in lines[1]
+    text = "\n".join(lines)
+    assert token not in text and "accountId" not in text and api.config.client_secret not in text
+    caplog.clear()
+    async with serving() as api:  # quiet unless asked: in-process runs must not print every request
+        await api.list_page({"type": "voice"})
+    assert not [r for r in caplog.records if r.name.startswith("provisioner.sandbox")]
+
+
+# --- issue 12: the standalone sandbox and the client's contact-list pre-flight ------------------------
+
+
+def test_plan_against_the_standalone_sandbox_given_the_input_refuses_no_row(tmp_path: Path) -> None:
+    from provisioner._cli._app import app
+
+    book = write_book(tmp_path / "fixed.xlsx", [campaign(name="Q3 East", contact_lists="Renewals East Q3")])
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("KORE_", "PROVISIONER_"))}
+    with (tmp_path / "sandbox.err").open("w") as errors:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "provisioner", "sandbox", "--port", "0", str(book)],
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+            env=environ,
+        )
+        try:
+            assert process.stdout is not None
+            exports = [process.stdout.readline() for _ in range(6)]
+            env = dict(shlex.split(line.removeprefix("export "))[0].split("=", 1) for line in exports)
+            assert env.keys() == client_env("http://127.0.0.1", SandboxConfig()).keys()
+            env |= {"XDG_CONFIG_HOME": str(tmp_path / "config"), "PROVISIONER_STATE": str(tmp_path / "l.sqlite3")}
+            result = CliRunner().invoke(app, ["plan", str(book)], env=env, catch_exceptions=False)
+        finally:
+            process.terminate()
+            process.wait()
+    assert result.exit_code == 0, result.output
+    assert "refuse" not in result.output and "create  row 2: Q3 East" in result.output
+    log = (tmp_path / "sandbox.err").read_text()
+    assert "/getAllListDetails 200" in log and "/getAllCampaignDetails 200" in log
+    assert env["KORE_CLIENT_SECRET"] not in log
+
+
+async def test_the_standalone_default_accepts_any_list_name_on_create_and_lists_it_after() -> None:
+    config = SandboxConfig()  # what `provisioner sandbox` without --contact-lists or INPUT configures
+    async with serving(config) as api:
+        reply = await api.create({**valid_body(), "contactLists": ["Renewals East Q3"]})
+        assert reply.status == 200
+        assert [r["name"] for r in (await api.contact_lists()).body["data"]] == ["Renewals East Q3"]

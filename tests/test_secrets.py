@@ -17,7 +17,7 @@ from provisioner.errors import ProvisionerError
 from provisioner.jobs.run import Job, run_job
 from provisioner.provision.engine import RunOptions
 from provisioner.provision.retry import RetryPolicy
-from provisioner.sandbox.server import Faults, SandboxConfig, client_env
+from provisioner.sandbox import Faults, SandboxConfig, client_env
 from tests.helpers import campaign, window, write_book
 
 SECRET = "s3cr3t-" + "Q" * 40

@@ -11,7 +11,7 @@ from pathlib import Path
 import trustme
 
 from provisioner.exit_codes import ExitCode
-from provisioner.sandbox.server import Sandbox, SandboxConfig, client_env, make_app
+from provisioner.sandbox import Sandbox, SandboxConfig, client_env, make_app
 from tests.conftest import Serve
 from tests.helpers import campaign, write_book
 

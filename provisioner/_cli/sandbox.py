@@ -7,6 +7,7 @@ import dataclasses
 import os
 import shlex
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Final
 
 import typer
@@ -14,8 +15,12 @@ import typer
 from provisioner._cli._app import app
 from provisioner.api import endpoints
 from provisioner.api.settings import ENV_CLIENT_SECRET
-from provisioner.exit_codes import ExitCode
-from provisioner.sandbox.server import Faults, RunningSandbox, SandboxConfig, client_env, serve
+from provisioner.errors import InputError
+from provisioner.exit_codes import ExitCode, exit_code_for
+from provisioner.jobs.check import check_input
+from provisioner.logs import configure_logging
+from provisioner.sandbox import STATE_PATH, Faults, RunningSandbox, SandboxConfig, client_env, serve
+from provisioner.sandbox.config import ContactListMethod, ListIdField, Paging
 
 DEFAULT_PORT: Final = 8787
 _FAULT_KEYS: Final = tuple(f.name for f in dataclasses.fields(Faults))
@@ -51,8 +56,21 @@ def parse_faults(specs: list[str]) -> Faults:
         raise typer.BadParameter(str(exc)) from None
 
 
+def lists_named_in(inputs: list[Path]) -> frozenset[str]:
+    """Return every contact list the sendable campaigns of these inputs name; InputError if one is unreadable."""
+    return frozenset(name for path in inputs for p in check_input(path).payloads for name in p.body["contactLists"])
+
+
 @app.command("sandbox")
 def sandbox_command(
+    inputs: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            metavar="INPUT",
+            exists=True,
+            help="Workbooks or CSV folders whose contact lists the list endpoint shows from the start.",
+        ),
+    ] = None,
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0: any free port).")] = DEFAULT_PORT,
     rate_limit: Annotated[
         int, typer.Option(metavar="PER_MIN", min=1, help="Requests accepted per rolling minute.")
@@ -63,7 +81,7 @@ def sandbox_command(
     ] = 2.0,
     contact_lists: Annotated[
         str | None,
-        typer.Option(metavar='"A,B"', help="The only contact lists that exist (default: accept any name)."),
+        typer.Option(metavar='"A,B"', help="The only contact lists that exist (default: creates accept any name)."),
     ] = None,
     fault: Annotated[
         list[str] | None,
@@ -77,6 +95,47 @@ def sandbox_command(
     retry_after_header: Annotated[
         bool, typer.Option(help="Send Retry-After with 429s (the vendor documents none).")
     ] = False,
+    page_cap: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N", min=1, help="At most N list results per page whatever limit asks; data.limit says N."
+        ),
+    ] = None,
+    paging: Annotated[
+        Paging,
+        typer.Option(
+            help="Which list request field places the page: skip (offset), page (1-based) or both "
+            "(skip when sent, else page). The other is ignored.",
+        ),
+    ] = "both",
+    default_window_days: Annotated[
+        float | None,
+        typer.Option(
+            metavar="DAYS",
+            help="A list request without startDate/endDate sees only campaigns created in the last DAYS.",
+        ),
+    ] = None,
+    list_id_field: Annotated[
+        ListIdField,
+        typer.Option(help="The key list results carry the campaign id under."),
+    ] = "_id",
+    contact_list_method: Annotated[
+        ContactListMethod,
+        typer.Option(
+            help="The method the contact-list endpoint answers; the other gets 405.",
+        ),
+    ] = "POST",
+    clock_skew: Annotated[
+        float, typer.Option(metavar="S", help="Run the server's clock S seconds off (Date header, timestamps).")
+    ] = 0.0,
+    churn: Annotated[
+        int,
+        typer.Option(
+            metavar="N",
+            min=0,
+            help="Before each list call, other writers create N campaigns and delete the N oldest of theirs.",
+        ),
+    ] = 0,
 ) -> None:
     """Serve a local sandbox of the vendor's Campaign Management v2 API on 127.0.0.1 until Ctrl-C.
 
@@ -86,23 +145,52 @@ def sandbox_command(
     credential and opens nothing but this local sandbox. A KORE_CLIENT_SECRET taken from the
     environment is never printed.
 
-    Example: provisioner sandbox --rate-limit 30 --fault drop_after=0.05 --seed 7
+    Without --contact-lists a create accepts any contact list name, and the list endpoint shows the
+    lists of the INPUT files plus every name a create has used. Each request served is logged to
+    standard error (method, path, status, milliseconds); GET /__sandbox__/state shows the stored
+    campaigns and the counters as JSON.
+
+    Example: provisioner sandbox campaigns.xlsx --rate-limit 30 --fault drop_after=0.05 --seed 7
     """
     names = None if contact_lists is None else {n.strip() for n in contact_lists.split(",")} - {""}
-    config = dataclasses.replace(
-        SandboxConfig.from_env(os.environ),
-        rate_limit=rate_limit,
-        latency_ms=latency_ms,
-        ready_after_s=ready_after,
-        contact_lists=None if names is None else frozenset(names),
-        faults=parse_faults(fault or []),
-        seed=seed,
-        retry_after_header=retry_after_header,
-    )
+    configure_logging()
+    try:
+        listed = lists_named_in(inputs or [])
+    except InputError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(exit_code_for(exc)) from None
+    try:
+        config = dataclasses.replace(
+            SandboxConfig.from_env(os.environ),
+            rate_limit=rate_limit,
+            latency_ms=latency_ms,
+            ready_after_s=ready_after,
+            contact_lists=None if names is None else frozenset(names) | listed,
+            listed_contact_lists=listed,
+            faults=parse_faults(fault or []),
+            seed=seed,
+            retry_after_header=retry_after_header,
+            page_cap=page_cap,
+            paging=paging,
+            default_window_days=default_window_days,
+            list_id_field=list_id_field,
+            contact_list_method=contact_list_method,
+            clock_skew_s=clock_skew,
+            churn_per_list_call=churn,
+            log_requests=True,
+        )
+    except ValueError as exc:  # settings that contradict each other, e.g. a window of 0 days
+        raise typer.BadParameter(str(exc)) from None
 
     def announce(server: RunningSandbox) -> None:
         typer.echo(export_lines(server.url, config, os.environ))
-        typer.echo(f"# sandbox serving on {server.url}; Ctrl-C to stop", err=True)
+        typer.echo(f"# sandbox serving on {server.url}; state at {server.url}{STATE_PATH}; Ctrl-C to stop", err=True)
+        if config.contact_lists is None and not listed:
+            typer.echo(
+                "# contact lists: creates accept any name, but the list endpoint shows only names already used, "
+                "so plan/run refuse new ones: pass the INPUT workbook or --contact-lists",
+                err=True,
+            )
 
     try:
         asyncio.run(serve(config, port=port, on_ready=announce))

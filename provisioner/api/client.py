@@ -274,8 +274,8 @@ class KoreClient:
             return
         if server.tzinfo is None:
             return
-        # Date has whole seconds: the offset is good to about a second, plenty for look-up windows of minutes.
-        self._server_offset_s = server.timestamp() - self._clock()
+        # Date truncates to whole seconds: the middle of that second is the best guess, good to half a second.
+        self._server_offset_s = server.timestamp() + 0.5 - self._clock()
         self._saw_date = True
 
 

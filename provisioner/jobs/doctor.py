@@ -25,7 +25,7 @@ from provisioner.errors import ApiError, AuthError, ConfigError, NotSentError, T
 from provisioner.logs import register_secret
 from provisioner.provision.limiter import RollingWindowLimiter
 from provisioner.provision.retry import READ_RETRYABLE, RetryPolicy, call_with_retries
-from provisioner.sandbox.server import SandboxConfig, client_settings, running_sandbox
+from provisioner.sandbox import SandboxConfig, client_settings, running_sandbox
 
 T = TypeVar("T")
 

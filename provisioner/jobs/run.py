@@ -29,7 +29,7 @@ from provisioner.provision.ledger import EntryState, Ledger, default_path
 from provisioner.provision.limiter import RollingWindowLimiter, estimate_duration
 from provisioner.provision.outcomes import Report, RowOutcome, RunSummary, Status
 from provisioner.report.workbook import human_duration, write_report
-from provisioner.sandbox.server import SandboxConfig, client_settings, running_sandbox
+from provisioner.sandbox import SandboxConfig, client_settings, running_sandbox
 from provisioner.workbook.load import Limits, input_digest
 
 log = logging.getLogger("provisioner.jobs.run")
