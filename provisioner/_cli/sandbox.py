@@ -11,7 +11,7 @@ from typing import Annotated, Final
 
 import typer
 
-from provisioner._cli._app import app
+from provisioner._cli import common
 from provisioner.api import endpoints
 from provisioner.api.settings import ENV_CLIENT_SECRET
 from provisioner.exit_codes import ExitCode
@@ -51,7 +51,7 @@ def parse_faults(specs: list[str]) -> Faults:
         raise typer.BadParameter(str(exc)) from None
 
 
-@app.command("sandbox")
+@common.command("sandbox", short_help="Serve a local stand-in of the vendor API until Ctrl-C.")
 def sandbox_command(
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0: any free port).")] = DEFAULT_PORT,
     rate_limit: Annotated[
