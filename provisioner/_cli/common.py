@@ -170,13 +170,13 @@ def failures_to_exit_codes() -> Iterator[None]:
     try:
         yield
     except ProvisionerError as exc:
-        fail(scrub(str(exc)), exit_code_for(exc))
+        fail(str(exc), exit_code_for(exc))
 
 
 def fail(message: str, code: ExitCode) -> typing.NoReturn:
-    """Print ``error: message`` on stderr and end the command with ``code``."""
+    """Print ``error: message`` (secrets masked) on stderr and end the command with ``code``."""
     log.debug("failure detail", exc_info=True)
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(f"error: {scrub(message)}", err=True)
     raise typer.Exit(code) from None
 
 

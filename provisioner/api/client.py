@@ -57,9 +57,10 @@ _SCRIPT_OR_STYLE: Final = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNOREC
 _TAG: Final = re.compile(r"<[^>]*>")
 _SPACE: Final = re.compile(r"\s+")
 _AUTH_CAUSES: Final = (
-    f"check, in this order: the client id and secret ({where_to_set('client_id')}; {where_to_set('client_secret')}); "
-    'the app\'s API scope "Campaign Management" (mapped to the bot and published); '
-    f"the account id ({where_to_set('account_id')}); the stream id ({where_to_set('stream_id')})"
+    f"usual causes: a wrong client id or client secret ({where_to_set('client_id')}; "
+    f'{where_to_set("client_secret")}); the app\'s API scope "Campaign Management" not mapped to the bot or not '
+    f"published; the app belonging to another account than the account id ({where_to_set('account_id')}); "
+    f"a stream id other than the bot the scope is mapped to ({where_to_set('stream_id')})"
 )
 _MIN_SECRET_BYTES: Final = 32  # HS256 wants a key at least as long as its hash (RFC 7518, section 3.2)
 # What OpenSSL says when the "TLS" reply is plain text: the server answered in HTTP.
