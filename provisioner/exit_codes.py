@@ -14,7 +14,7 @@ class ExitCode(IntEnum):
     FAILED = 1  # some campaigns failed at the API or their outcome is unknown
     INVALID = 2  # the input is invalid or unreadable; nothing was sent
     CONFIG = 3  # configuration, authentication or connectivity failure
-    BUSY = 4  # another batch run holds the inbox lock
+    BUSY = 4  # another batch run holds the inbox lock, or another run the ledger
     INTERRUPTED = 130  # Ctrl-C
     TERMINATED = 143  # SIGTERM
 
@@ -29,7 +29,7 @@ _MEANINGS = {
     ExitCode.FAILED: "some campaigns failed at the API or their outcome is unknown",
     ExitCode.INVALID: "the input is invalid or unreadable; nothing was sent",
     ExitCode.CONFIG: "configuration, authentication or connectivity failure",
-    ExitCode.BUSY: "another batch run is working on this inbox",
+    ExitCode.BUSY: "another batch run is working on this inbox, or another run holds the ledger",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
     ExitCode.TERMINATED: "terminated (SIGTERM)",
 }

@@ -772,13 +772,13 @@ ACCEPTED: tuple[Case, ...] = (
                 b"</sheetData>", b'<row r="1048576"><c r="Q1048576" s="0"/></row></sheetData>'
             ),
         ),
-        ("campaigns.xlsx: 1 campaigns, 1 ready to create; valid.",),
+        ("campaigns.xlsx: 1 campaign, 1 ready to create; valid.",),
     ),
     Case(
         "number-as-text",
         "Typed Priority as text ('3): read as the number 3",
         _rows([campaign(priority="3")]),
-        ("campaigns.xlsx: 1 campaigns, 1 ready to create; valid.",),
+        ("campaigns.xlsx: 1 campaign, 1 ready to create; valid.",),
     ),
     Case(
         "emoji-and-rtl-names",
@@ -790,13 +790,13 @@ ACCEPTED: tuple[Case, ...] = (
         "hours-key-trailing-space",
         "Wrote the hours key as 'spring renewals east ' (other case, trailing space)",
         _rows([campaign()], [window("spring renewals east ")]),
-        ("campaigns.xlsx: 1 campaigns, 1 ready to create; valid.",),
+        ("campaigns.xlsx: 1 campaign, 1 ready to create; valid.",),
     ),
     Case(
         "csv-semicolons-bom",
         "Saved as Excel's 'CSV UTF-8' with semicolons (European settings): BOM and ; separators",
         _csv(campaigns=("\ufeff" + CAMPAIGNS_CSV.replace(",", ";")).encode()),
-        ("inbox: 1 campaigns, 1 ready to create; valid.",),
+        ("inbox: 1 campaign, 1 ready to create; valid.",),
     ),
 )
 

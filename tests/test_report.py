@@ -571,7 +571,7 @@ def test_console_summary_is_one_line_with_counts_exit_code_duration_and_file() -
     report = make_report(OUTCOMES, input_name=f"Spring\n{SECRET}.xlsx")
     line = console_summary(report, Path("out/Spring.results.xlsx"))
     assert line == (
-        "Spring ***.xlsx: 1 created, 1 exists, 2 failed, 1 invalid, 1 skipped, 1 unknown, "
+        "Spring ***.xlsx: 1 created, 1 already existed, 2 failed, 1 invalid, 1 skipped, 1 with an unknown outcome, "
         f"2 errors, 1 warning (exit 1: {ExitCode.FAILED.meaning}) in 8 min 12 s → out/Spring.results.xlsx"
     )
 

@@ -8,16 +8,17 @@ from typing import Annotated
 import typer
 
 from provisioner._cli import common
-from provisioner._cli._app import app
-from provisioner._cli.run import EXIT_CODES_HELP
+from provisioner._cli.common import InputOptions, JobOptions
 from provisioner.exit_codes import ExitCode
 from provisioner.jobs.batch import DEFAULT_SETTLE_S, run_batch
 from provisioner.jobs.run import Job
 
 
-@app.command(epilog=EXIT_CODES_HELP)
+@common.command("batch", short_help="Run every workbook dropped in a folder, once each (for cron).")
 def batch(
     inbox: Annotated[Path, typer.Argument(metavar="INBOX", help="Folder where workbooks and CSV folders are dropped.")],
+    job: JobOptions,
+    io: InputOptions,
     outbox: Annotated[
         Path | None, typer.Option("--outbox", help="Folder for the results workbooks (default INBOX/results).")
     ] = None,
@@ -25,25 +26,6 @@ def batch(
         float,
         typer.Option("--settle-seconds", min=0, help="Leave an input changed less than this long ago for later."),
     ] = DEFAULT_SETTLE_S,
-    concurrency: common.Concurrency = 4,
-    rate_limit: common.RateLimit = None,
-    skip_invalid: common.SkipInvalid = False,
-    state: common.State = None,
-    sandbox: common.Sandbox = False,
-    host: common.Host = None,
-    stream_id: common.StreamId = None,
-    account_id: common.AccountId = None,
-    iid: common.Iid = None,
-    client_id: common.ClientId = None,
-    ca_bundle: common.CaBundle = None,
-    config: common.ConfigPath = None,
-    profile: common.Profile = None,
-    max_rows: common.MaxRows = common.DEFAULT_LIMITS.max_rows,
-    max_file_mb: common.MaxFileMb = common.DEFAULT_LIMITS.max_file_bytes // 2**20,
-    verbose: common.Verbose = 0,
-    quiet: common.Quiet = False,
-    log_format: common.LogFormatOpt = common.LogFormat.text,
-    log_file: common.LogFile = None,
 ) -> None:
     """Run every workbook (*.xlsx) and CSV folder in INBOX, oldest first, each exactly once, like `run`.
 
@@ -59,29 +41,11 @@ def batch(
     """
 
     def make_job(input_path: Path, results: Path) -> Job:
-        return common.make_job(
-            input_path,
-            out=results,
-            concurrency=concurrency,
-            rate_limit=rate_limit,
-            skip_invalid=skip_invalid,
-            state=state,
-            sandbox=sandbox,
-            host=host,
-            stream_id=stream_id,
-            account_id=account_id,
-            iid=iid,
-            client_id=client_id,
-            ca_bundle=ca_bundle,
-            config=config,
-            profile=profile,
-            max_rows=max_rows,
-            max_file_mb=max_file_mb,
-        )
+        return job.job(input_path, io.limits, results)
 
     try:
         with common.failures_to_exit_codes():
-            common.setup(verbose, quiet, log_format, log_file)
+            io.setup_logging()
             result = run_batch(inbox, make_job=make_job, outbox=outbox, settle_s=settle_seconds)
     except KeyboardInterrupt:
         # Ctrl-C outside the sending (reading an input, between inputs): the input is back in INBOX.

@@ -12,7 +12,7 @@ from typing import Annotated, Final
 
 import typer
 
-from provisioner._cli._app import app
+from provisioner._cli import common
 from provisioner.api import endpoints
 from provisioner.api.settings import ENV_CLIENT_SECRET
 from provisioner.errors import InputError
@@ -61,7 +61,7 @@ def lists_named_in(inputs: list[Path]) -> frozenset[str]:
     return frozenset(name for path in inputs for p in check_input(path).payloads for name in p.body["contactLists"])
 
 
-@app.command("sandbox")
+@common.command("sandbox", short_help="Serve a local stand-in of the vendor API until Ctrl-C.")
 def sandbox_command(
     inputs: Annotated[
         list[Path] | None,

@@ -7,14 +7,14 @@ from typing import Annotated, Final
 
 import typer
 
-from provisioner._cli._app import app
+from provisioner._cli import common
 from provisioner.exit_codes import ExitCode
 from provisioner.workbook.template import write_template
 
 DEFAULT_PATH: Final = Path("campaigns-template.xlsx")
 
 
-@app.command()
+@common.command("template", short_help="Write a blank campaigns workbook to fill in.")
 def template(
     path: Annotated[Path, typer.Argument(metavar="PATH", help="Where to write the workbook.")] = DEFAULT_PATH,
     force: Annotated[bool, typer.Option("--force", help="Overwrite PATH if it already exists.")] = False,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import functools
 import html
 import json
 import logging
@@ -15,6 +16,7 @@ import re
 import ssl
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol
@@ -57,9 +59,14 @@ _SCRIPT_OR_STYLE: Final = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNOREC
 _TAG: Final = re.compile(r"<[^>]*>")
 _SPACE: Final = re.compile(r"\s+")
 _AUTH_CAUSES: Final = (
-    "usual causes: a wrong client secret or client id; the app's API scope "
-    '"Campaign Management" not mapped or not published; the app belonging to another account'
+    f"usual causes: a wrong client id or client secret ({where_to_set('client_id')}; "
+    f'{where_to_set("client_secret")}); the app\'s API scope "Campaign Management" not mapped to the bot or not '
+    f"published; the app belonging to another account than the account id ({where_to_set('account_id')}); "
+    f"a stream id other than the bot the scope is mapped to ({where_to_set('stream_id')})"
 )
+_MIN_SECRET_BYTES: Final = 32  # HS256 wants a key at least as long as its hash (RFC 7518, section 3.2)
+# What OpenSSL says when the "TLS" reply is plain text: the server answered in HTTP.
+_PLAIN_HTTP_REPLY: Final = re.compile(r"wrong.version.number|http.request|packet.length.too.long|record.layer", re.I)
 
 
 class Limiter(Protocol):
@@ -96,6 +103,9 @@ def open_session(
 
 def mint_token(settings: Settings, now: float) -> str:
     """Sign a single-use JWT (HS256, unique ``jti``) for the app, issued at ``now`` (epoch seconds)."""
+    secret = settings.client_secret.reveal()
+    if len(secret.encode()) < _MIN_SECRET_BYTES:
+        _warn_short_secret(settings.client_id)
     issued = int(now)
     claims = {
         "appId": settings.client_id,
@@ -104,7 +114,20 @@ def mint_token(settings: Settings, now: float) -> str:
         "exp": issued + TOKEN_LIFETIME_S,
         "jti": str(uuid.uuid4()),
     }
-    return jwt.encode(claims, settings.client_secret.reveal(), algorithm=endpoints.JWT_ALGORITHM)
+    with warnings.catch_warnings():
+        # PyJWT's own warning shows its source file path; _warn_short_secret has said it once, in our words.
+        warnings.simplefilter("ignore", jwt.InsecureKeyLengthWarning)
+        return jwt.encode(claims, secret, algorithm=endpoints.JWT_ALGORITHM)
+
+
+@functools.cache
+def _warn_short_secret(client_id: str) -> None:
+    _log.warning(
+        "the client secret of app %s is shorter than %d bytes, too short for HS256 tokens to be safe: "
+        "generate a longer one for the app when you can",
+        client_id,
+        _MIN_SECRET_BYTES,
+    )
 
 
 class KoreClient:
@@ -355,6 +378,9 @@ def classify_transport_error(method: str, path: str, exc: BaseException) -> ApiE
         failure = exc.certificate_error
         reason = failure.verify_message if isinstance(failure, ssl.SSLCertVerificationError) else kind
         advice = _tls_advice(call, exc.host, f"certificate verification failed ({reason})")
+        return TLSError(advice, method=method, path=path)
+    if isinstance(exc, aiohttp.ClientSSLError) and _PLAIN_HTTP_REPLY.search(str(exc)):
+        advice = f"{call}: the server at {exc.host}:{exc.port} does not speak HTTPS; use http:// for a local sandbox"
         return TLSError(advice, method=method, path=path)
     if isinstance(exc, aiohttp.ClientSSLError):
         advice = _tls_advice(call, exc.host, f"the TLS handshake failed ({exc.strerror or kind})")

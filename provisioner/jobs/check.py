@@ -12,6 +12,7 @@ from provisioner.exit_codes import ExitCode
 from provisioner.provision.outcomes import Report, RunSummary
 from provisioner.provision.payloads import Payload, build_payloads
 from provisioner.report.workbook import write_report
+from provisioner.words import counted
 from provisioner.workbook.load import Limits, input_digest, load_workbook
 from provisioner.workbook.problems import errors_only
 from provisioner.workbook.validate import Validated, validate
@@ -31,9 +32,11 @@ class Checked:
         errors = len(errors_only(v.problems))
         warnings = len(v.problems) - errors
         name = v.workbook.path.name
-        verdict = "valid" if v.valid else f"{errors} problem{'s' * (errors != 1)}"
-        extra = f", {warnings} warning{'s' * (warnings != 1)}" if warnings else ""
-        return f"{name}: {len(v.campaigns)} campaigns, {len(self.payloads)} ready to create; {verdict}{extra}."
+        verdict = "valid" if v.valid else counted(errors, "problem")
+        extra = f", {counted(warnings, 'warning')}" if warnings else ""
+        return (
+            f"{name}: {counted(len(v.campaigns), 'campaign')}, {len(self.payloads)} ready to create; {verdict}{extra}."
+        )
 
 
 def check_input(path: Path, limits: Limits | None = None, *, report_path: Path | None = None) -> Checked:

@@ -37,6 +37,7 @@ from openpyxl.utils import get_column_letter
 from provisioner.logs import scrub
 from provisioner.provision.outcomes import Report, RowOutcome, Status, count_statuses
 from provisioner.report.rows import Stream, Styled, splice
+from provisioner.words import counted
 from provisioner.workbook import spec
 from provisioner.workbook.load import Workbook as InputWorkbook
 from provisioner.workbook.load import merged_range
@@ -129,10 +130,14 @@ def write_report(path: Path, report: Report, workbook: InputWorkbook | None) -> 
     return path
 
 
+# A status as a console line says it after a count ("20 already existed", not "20 exists").
+_STATUS_SAID: Final = {Status.EXISTS: "already existed", Status.UNKNOWN: "with an unknown outcome"}
+
+
 def console_summary(report: Report, results: Path | None = None) -> str:
     """Say in one line how the run went: counts per status, problems, exit code, duration, results file."""
     summary = report.summary
-    counts = [f"{n} {status}" for status, n in count_statuses(report.outcomes).items() if n]
+    counts = [f"{n} {_STATUS_SAID.get(status, status)}" for status, n in count_statuses(report.outcomes).items() if n]
     done = ", ".join(counts + _problem_counts(report.problems)) or "nothing to do"
     code = summary.exit_code
     took = human_duration(summary.duration_s)
@@ -403,7 +408,7 @@ def _problem_counts(problems: Sequence[Problem]) -> list[str]:
     """Return "2 errors", "1 warning", leaving out a kind there is none of."""
     errors = len(errors_only(problems))
     counts = ((errors, "error"), (len(problems) - errors, "warning"))
-    return [f"{n} {word}{'s' * (n != 1)}" for n, word in counts if n]
+    return [counted(n, word) for n, word in counts if n]
 
 
 # --- file -----------------------------------------------------------------------------------------
