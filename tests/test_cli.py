@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import subprocess
@@ -15,7 +16,7 @@ from typer.testing import CliRunner
 from provisioner._cli import app
 from provisioner._cli.exits import epilog, readme_table
 from provisioner.exit_codes import ExitCode
-from provisioner.sandbox.server import SandboxConfig
+from provisioner.sandbox import SandboxConfig, client_env
 from provisioner.words import counted
 from tests.helpers import campaign, write_book
 
@@ -260,3 +261,58 @@ def test_https_against_the_plain_http_sandbox_says_use_http(cli, tmp_path: Path,
     assert result.exit_code == ExitCode.CONFIG, result.output
     assert "does not speak HTTPS; use http:// for a local sandbox" in result.output
     assert "--ca-bundle" not in result.output
+
+
+# ------------------------------------------------------------------------------------------ doctor, ledger
+
+
+def test_doctor_checks_a_tenant_read_only_and_exits_by_whether_a_run_would_be_safe(
+    cli, monkeypatch: pytest.MonkeyPatch, threaded_sandbox
+) -> None:
+    config = SandboxConfig(page_cap=50, paging="page", listed_contact_lists=frozenset({"North"}))
+    box = threaded_sandbox(config)
+    box.server.sandbox.seed([f"Old {i}" for i in range(60)], created_at=dt.datetime(2025, 1, 1, tzinfo=dt.UTC))
+    for name, value in client_env(box.server.url, config).items():
+        monkeypatch.setenv(name, value)
+
+    text = cli("doctor")
+    assert text.exit_code == 0, text.output
+    assert re.search(r"^warn\s+paging\s+the server honours 'page' but not 'skip'$", text.output, re.M)
+    assert "asked for 100 per page, the server serves 50" in text.output
+    assert "client_secret = ***  (from KORE_CLIENT_SECRET)" in text.output
+    assert config.client_secret not in text.output
+    assert "A run would be safe" in text.output
+
+    data = json.loads(cli("doctor", "--json").output)
+    assert data["safe"] is True and data["requests"] <= 10
+    assert {f["check"]: f["verdict"] for f in data["findings"]}["paging"] == "warn"
+    assert box.server.sandbox.requests["create"] == 0
+
+    monkeypatch.setenv("KORE_CLIENT_SECRET", "not-the-secret-0123456789-0123456789")
+    refused = cli("doctor")
+    assert refused.exit_code == ExitCode.CONFIG
+    assert re.search(r"^fail\s+token\s+.*credentials refused", refused.output, re.M)
+    assert "A run would NOT be safe" in refused.output
+
+
+def test_ledger_show_and_forget_from_the_command_line(cli, tmp_path: Path) -> None:
+    ran = cli("run", EXAMPLE, "--sandbox", "--state", tmp_path / "l.sqlite3", "--out", tmp_path / "r.xlsx")
+    assert ran.exit_code == 0, ran.output
+    shown = cli("ledger", "show", "--state", tmp_path / "l.sqlite3", "--json")
+    entries = json.loads(shown.output)["entries"]
+    assert len(entries) == 14 and {e["state"] for e in entries} == {"created"}
+    name = entries[0]["name"]
+
+    text = cli("ledger", "show", name.upper(), "--state", tmp_path / "l.sqlite3")
+    assert text.exit_code == 0 and text.output.startswith(f"1 entry in {tmp_path / 'l.sqlite3'}")
+    assert name in text.output and entries[0]["campaign_id"] in text.output
+
+    gone = cli("ledger", "forget", name, "--state", tmp_path / "l.sqlite3")
+    assert gone.exit_code == 0 and "1 entry forgotten from" in gone.output
+    again = cli("ledger", "forget", name, "--state", tmp_path / "l.sqlite3")
+    assert again.exit_code == ExitCode.FAILED and again.output.startswith("0 entries forgotten")
+    run_id = entries[1]["run_id"]
+    assert "13 entries forgotten" in cli("ledger", "forget", "--run", run_id, "--state", tmp_path / "l.sqlite3").output
+    assert cli("ledger", "forget", "--state", tmp_path / "l.sqlite3").exit_code == ExitCode.INVALID
+    missing = cli("ledger", "show", "--state", tmp_path / "none.sqlite3")
+    assert missing.exit_code == ExitCode.CONFIG and "there is no ledger" in missing.output

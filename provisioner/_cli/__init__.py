@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from provisioner._cli import batch, run, sandbox, template, validate  # noqa: F401  (registers the commands)
+from provisioner._cli import (  # noqa: F401  (registers the commands)
+    batch,
+    doctor,
+    ledger,
+    run,
+    sandbox,
+    template,
+    validate,
+)
 from provisioner._cli._app import app
 
 

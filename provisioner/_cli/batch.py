@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from provisioner._cli import common
-from provisioner._cli.common import InputOptions, JobOptions
+from provisioner._cli.common import InputOptions, JobOptions, LogOptions
 from provisioner.exit_codes import ExitCode
 from provisioner.jobs.batch import DEFAULT_SETTLE_S, run_batch
 from provisioner.jobs.run import Job
@@ -19,6 +19,7 @@ def batch(
     inbox: Annotated[Path, typer.Argument(metavar="INBOX", help="Folder where workbooks and CSV folders are dropped.")],
     job: JobOptions,
     io: InputOptions,
+    log: LogOptions,
     outbox: Annotated[
         Path | None, typer.Option("--outbox", help="Folder for the results workbooks (default INBOX/results).")
     ] = None,
@@ -45,7 +46,7 @@ def batch(
 
     try:
         with common.failures_to_exit_codes():
-            io.setup_logging()
+            log.setup_logging()
             result = run_batch(inbox, make_job=make_job, outbox=outbox, settle_s=settle_seconds)
     except KeyboardInterrupt:
         # Ctrl-C outside the sending (reading an input, between inputs): the input is back in INBOX.

@@ -21,7 +21,7 @@ import typer
 
 from provisioner._cli._app import app
 from provisioner._cli.exits import epilog
-from provisioner.api.settings import load_settings
+from provisioner.api.settings import Settings, load_settings
 from provisioner.errors import ProvisionerError
 from provisioner.exit_codes import ExitCode, exit_code_for
 from provisioner.jobs.run import Job
@@ -47,23 +47,29 @@ class LogFormat(StrEnum):
 
 @dataclasses.dataclass(frozen=True)
 class InputOptions:
-    """How a command reads its input and logs: every command that reads a workbook takes these."""
+    """How a command reads its input: every command that reads a workbook takes these."""
 
     max_rows: Annotated[int, typer.Option("--max-rows", help="Most rows accepted per sheet.")] = DEFAULT_LIMITS.max_rows
     max_file_mb: Annotated[int, typer.Option("--max-file-mb", help="Largest input file accepted, in MB.")] = (
         DEFAULT_LIMITS.max_file_bytes // 2**20
     )
+
+    @property
+    def limits(self) -> Limits:
+        """Return the input caps."""
+        return Limits(max_rows=self.max_rows, max_file_bytes=self.max_file_mb * 1024 * 1024)
+
+
+@dataclasses.dataclass(frozen=True)
+class LogOptions:
+    """How a command logs: every command that works for long or talks to a server takes these."""
+
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More detail (-v debug).")] = 0
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors (for cron).")] = False
     log_format: Annotated[LogFormat, typer.Option("--log-format", help="text for people, json for log collectors.")] = (
         LogFormat.text
     )
     log_file: Annotated[Path | None, typer.Option("--log-file", help="Also write the log to this file.")] = None
-
-    @property
-    def limits(self) -> Limits:
-        """Return the input caps."""
-        return Limits(max_rows=self.max_rows, max_file_bytes=self.max_file_mb * 1024 * 1024)
 
     def setup_logging(self) -> None:
         """Configure logging as these options ask."""
@@ -73,18 +79,20 @@ class InputOptions:
 
 
 @dataclasses.dataclass(frozen=True)
-class JobOptions:
-    """How a command reaches the server and sends: run, plan and batch take these."""
+class StateOptions:
+    """Where the ledger is: every command that reads or writes it takes this."""
 
-    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=64, help="Requests in flight at most.")] = 4
-    rate_limit: Annotated[
-        int | None, typer.Option("--rate-limit", min=1, help="Requests per minute for the account (default 60).")
-    ] = None
-    skip_invalid: Annotated[
-        bool, typer.Option("--skip-invalid", help="Send the valid rows even if others are invalid.")
-    ] = False
     state: Annotated[
         Path | None, typer.Option("--state", help="Ledger file ($PROVISIONER_STATE; default in the XDG state dir).")
+    ] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ConnectionOptions:
+    """Which tenant a command talks to, and how fast: every command that reaches the server takes these."""
+
+    rate_limit: Annotated[
+        int | None, typer.Option("--rate-limit", min=1, help="Requests per minute for the account (default 60).")
     ] = None
     sandbox: Annotated[
         bool, typer.Option("--sandbox", help="Run against a built-in sandbox API with generated credentials.")
@@ -108,13 +116,27 @@ class JobOptions:
     config: Annotated[Path | None, typer.Option("--config", help="TOML config file with [profiles.NAME].")] = None
     profile: Annotated[str | None, typer.Option("--profile", help="Profile of the config file to use.")] = None
 
-    def job(self, input_path: Path, limits: Limits, out: Path | None = None) -> Job:
-        """Build the Job of one input (settings load lazily: options > env > config file)."""
-        hints = typing.get_type_hints(JobOptions, include_extras=True)
+    def settings(self) -> Settings:
+        """Resolve the settings: options > environment > config-file profile."""
+        hints = typing.get_type_hints(ConnectionOptions, include_extras=True)
         overrides = {name: getattr(self, name) for name, hint in hints.items() if _SETTING in hint.__metadata__}
+        return load_settings(overrides, config_path=self.config, profile=self.profile)
+
+
+@dataclasses.dataclass(frozen=True)
+class JobOptions(ConnectionOptions, StateOptions):
+    """How a command sends to the server: run, plan and batch take these (with the connection and the ledger)."""
+
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=64, help="Requests in flight at most.")] = 4
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="Send the valid rows even if others are invalid.")
+    ] = False
+
+    def job(self, input_path: Path, limits: Limits, out: Path | None = None) -> Job:
+        """Build the Job of one input (settings load lazily, when the job needs them)."""
         return Job(
             input_path=input_path,
-            settings=lambda: load_settings(overrides, config_path=self.config, profile=self.profile),
+            settings=self.settings,
             options=RunOptions(concurrency=self.concurrency, skip_invalid=self.skip_invalid),
             out_path=out,
             state_path=self.state,
@@ -124,11 +146,16 @@ class JobOptions:
         )
 
 
-_GROUPS: Final = (InputOptions, JobOptions)
+_GROUPS: Final = (InputOptions, LogOptions, StateOptions, ConnectionOptions, JobOptions)
 
 
-def command(name: str, short_help: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+def command(
+    name: str, short_help: str, *, group: typer.Typer = app, exits: str | None = None
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Register a command with its own exit-code epilog, a short line for the listing, and its option groups.
+
+    ``group`` is the (sub-)application it belongs to; ``exits`` names its row of the exit-code table
+    (default: ``name``).
 
     Each parameter annotated with an options group is replaced by the group's fields, as keyword-only
     options after the command's own parameters (so they are accepted anywhere after the command name);
@@ -153,7 +180,7 @@ def command(name: str, short_help: str) -> Callable[[Callable[..., None]], Calla
         parameters = own + added
         with_groups.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
         with_groups.__annotations__ = {p.name: p.annotation for p in parameters}
-        return app.command(name, short_help=short_help, epilog=epilog(name))(with_groups)
+        return group.command(name, short_help=short_help, epilog=epilog(exits or name))(with_groups)
 
     return register
 

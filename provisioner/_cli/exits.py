@@ -34,6 +34,20 @@ COMMAND_EXITS: Final[dict[str, dict[ExitCode, str | None]]] = {
         ExitCode.OK: "the workbook was written",
         ExitCode.INVALID: "PATH exists (pass --force) or cannot be written",
     },
+    "doctor": {
+        ExitCode.OK: "a run would be safe",
+        ExitCode.CONFIG: "a run would not be safe, or the settings cannot be resolved (each failed check says why)",
+    },
+    "ledger show": {
+        ExitCode.OK: "the entries were shown",
+        ExitCode.CONFIG: "there is no ledger there, or it cannot be opened",
+    },
+    "ledger forget": {
+        ExitCode.OK: "the entries were removed",
+        ExitCode.FAILED: "no entry matched",
+        ExitCode.CONFIG: "there is no ledger there, or it cannot be opened",
+        ExitCode.BUSY: "a run is using the ledger",
+    },
     "sandbox": {
         ExitCode.OK: "stopped with Ctrl-C",
         ExitCode.INVALID: "a wrong option, such as a --fault that is not KIND=P",

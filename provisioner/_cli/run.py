@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from provisioner._cli import common
-from provisioner._cli.common import InputOptions, JobOptions
+from provisioner._cli.common import InputOptions, JobOptions, LogOptions
 from provisioner.exit_codes import ExitCode
 from provisioner.jobs.progress import ProgressDisplay
 from provisioner.jobs.run import JobResult, run_job
@@ -26,6 +26,7 @@ def run(
     input_path: Input,
     job: JobOptions,
     io: InputOptions,
+    log: LogOptions,
     out: Annotated[Path | None, typer.Option("--out", help="Results workbook (default INPUT.results.xlsx).")] = None,
 ) -> None:
     """Create every campaign of INPUT exactly once, within the account's rate limit; write the results workbook.
@@ -34,16 +35,16 @@ def run(
 
     Example: provisioner run campaigns.xlsx --sandbox
     """
-    progress = ProgressDisplay(bar=sys.stderr.isatty() and not io.quiet and io.log_format is common.LogFormat.text)
+    progress = ProgressDisplay(bar=sys.stderr.isatty() and not log.quiet and log.log_format is common.LogFormat.text)
     with common.failures_to_exit_codes():
-        io.setup_logging()
+        log.setup_logging()
         result = run_job(job.job(input_path, io.limits, out), progress=progress)
-    _print_result(result, io.quiet)
+    _print_result(result, log.quiet)
     raise typer.Exit(result.exit_code)
 
 
 @common.command("plan", short_help="Say what run would create, skip and refuse; create nothing.")
-def plan(input_path: Input, job: JobOptions, io: InputOptions) -> None:
+def plan(input_path: Input, job: JobOptions, io: InputOptions, log: LogOptions) -> None:
     """Validate INPUT and read the server: say what `run` would create, skip and refuse, and how long it takes.
 
     Creates nothing. Exits with the code `run` would end with if everything went as planned.
@@ -51,7 +52,7 @@ def plan(input_path: Input, job: JobOptions, io: InputOptions) -> None:
     Example: provisioner plan campaigns.xlsx --profile prod
     """
     with common.failures_to_exit_codes():
-        io.setup_logging()
+        log.setup_logging()
         result = run_job(job.job(input_path, io.limits), dry_run=True)
     raise typer.Exit(_print_plan(result))
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from provisioner._cli import common
-from provisioner._cli.common import InputOptions
+from provisioner._cli.common import InputOptions, LogOptions
 from provisioner._cli.run import Input
 from provisioner.exit_codes import ExitCode
 from provisioner.jobs.check import check_input
@@ -19,6 +19,7 @@ from provisioner.jobs.check import check_input
 def validate(
     input_path: Input,
     io: InputOptions,
+    log: LogOptions,
     report: Annotated[Path | None, typer.Option("--report", help="Write every problem to this .xlsx.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
 ) -> None:
@@ -27,7 +28,7 @@ def validate(
     Example: provisioner validate campaigns.xlsx --report problems.xlsx
     """
     with common.failures_to_exit_codes():
-        io.setup_logging()
+        log.setup_logging()
         result = check_input(input_path, io.limits, report_path=report)
     code = ExitCode.OK if result.validated.valid else ExitCode.INVALID
     problems = list(result.validated.problems)
@@ -44,7 +45,7 @@ def validate(
             )
         )
         raise typer.Exit(code)
-    if not io.quiet or code:
+    if not log.quiet or code:
         typer.echo(result.headline)
         common.render_problems(problems, typer.echo)
         if report is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import re
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -118,7 +119,8 @@ async def _tenant(
         config = SandboxConfig()
         register_secret(config.client_secret)
         async with running_sandbox(config) as server:
-            yield client_settings(server.url, config)
+            settings = client_settings(server.url, config)
+            yield dataclasses.replace(settings, origins=dict.fromkeys(_SETTING_KEYS, "the built-in sandbox"))
         return
     try:
         settings = source()
@@ -132,12 +134,13 @@ async def _tenant(
 
 def _settings_finding(settings: Settings) -> Finding:
     values = {key: _shown(key, getattr(settings, key)) for key in _SETTING_KEYS}
-    lines = [f"{key} = {values[key]} (from {settings.origins.get(key, 'default')})" for key in _SETTING_KEYS]
     origins = {key: settings.origins.get(key, "default") for key in _SETTING_KEYS}
+    lines = [f"  {key} = {values[key] or '(not set)'}  (from {origins[key]})" for key in _SETTING_KEYS]
+    profile = f" (profile {settings.profile})" if settings.profile else ""
     return Finding(
         "settings",
         Verdict.OK,
-        "settings resolved: " + "; ".join(lines),
+        "\n".join([f"settings resolved{profile}:", *lines]),
         data={"values": values, "origins": origins, "profile": settings.profile},
     )
 
@@ -236,7 +239,7 @@ class _Probe:
                 "sync the clock (NTP): tokens carry this machine's time; look-ups already use the server's clock",
                 data,
             )
-        return Finding("clock", Verdict.OK, f"clocks agree within {abs(skew):.0f} s", data=data)
+        return Finding("clock", Verdict.OK, f"clocks agree within {max(abs(skew), 1):.0f} s", data=data)
 
     async def _window(self, first: CampaignPage) -> Finding:
         bare = await self._page(skip=0, page=1, limit=PAGE_SIZE, window=False)
