@@ -28,7 +28,7 @@ from provisioner.provision.ledger import Ledger
 from provisioner.provision.limiter import RollingWindowLimiter
 from provisioner.provision.outcomes import RowOutcome, Status
 from provisioner.provision.retry import RetryPolicy
-from provisioner.sandbox.server import Faults, SandboxConfig, ThreadedSandbox, client_env
+from provisioner.sandbox.server import Faults, Sandbox, SandboxConfig, ThreadedSandbox, client_env
 from tests.helpers import campaign, window, write_book
 
 FAST = RunOptions(
@@ -64,11 +64,15 @@ def job(tmp_path: Path, path: Path, box: ThreadedSandbox, **kw: Any) -> Job:
     )
 
 
-def results(result: JobResult) -> list[dict[str, Any]]:
-    assert result.results_path is not None
-    sheet = openpyxl.load_workbook(result.results_path, read_only=True)["Results"]
+def read_results(path: Path) -> list[dict[str, Any]]:
+    sheet = openpyxl.load_workbook(path, read_only=True)["Results"]
     rows = list(sheet.iter_rows(values_only=True))
     return [dict(zip(rows[0], r, strict=False)) for r in rows[1:]]
+
+
+def results(result: JobResult) -> list[dict[str, Any]]:
+    assert result.results_path is not None
+    return read_results(result.results_path)
 
 
 def assert_matches_sandbox(result: JobResult, box: ThreadedSandbox) -> None:
@@ -404,26 +408,31 @@ def wait_for(condition: Callable[[], bool], process: subprocess.Popen[str]) -> N
     assert process.poll() is None, process.communicate()
 
 
+def terminated(
+    tmp_path: Path, box: ThreadedSandbox, rows: int, ready: Callable[[Sandbox], bool], *args: str
+) -> tuple[str, list[dict[str, Any]]]:
+    """Run the CLI on ``rows`` campaigns, SIGTERM it once ``ready``; return its stderr and its results rows."""
+    assert box.server is not None
+    sandbox = box.server.sandbox
+    process = cli_run(box, book(tmp_path, rows), tmp_path, *args)
+    wait_for(lambda: ready(sandbox), process)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == ExitCode.TERMINATED, err
+    return err, read_results(tmp_path / "in.results.xlsx")
+
+
 @pytest.mark.slow
 def test_sigterm_during_the_pre_flight_writes_results_saying_nothing_was_sent(
     tmp_path: Path, threaded_sandbox: Start
 ) -> None:
     box = threaded_sandbox(config(rate_limit=100_000, window_s=60.0))
-    assert box.server is not None
-    path = book(tmp_path, 3)
     # One request a minute: the pre-flight's second read waits on our own limiter.
-    process = cli_run(box, path, tmp_path, "--rate-limit", "1")
-    wait_for(lambda: box.server is not None and box.server.sandbox.requests_total >= 1, process)
-    process.send_signal(signal.SIGTERM)
-    _, err = process.communicate(timeout=120)
-    assert process.returncode == ExitCode.TERMINATED, err
+    err, rows = terminated(tmp_path, box, 3, lambda sandbox: sandbox.requests_total >= 1, "--rate-limit", "1")
     assert "during the pre-flight" in err
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".xlsx") == ["in.results.xlsx", "in.xlsx"]
-    sheet = openpyxl.load_workbook(tmp_path / "in.results.xlsx", read_only=True)["Results"]
-    rows = list(sheet.iter_rows(values_only=True))
-    statuses = {r[rows[0].index("status")] for r in rows[1:]}
-    assert statuses == {"skipped"} and all(str(r[rows[0].index("error")]).startswith("not sent") for r in rows[1:])
-    assert box.server.sandbox.requests["create"] == 0
+    assert {r["status"] for r in rows} == {"skipped"} and all(r["error"].startswith("not sent") for r in rows)
+    assert box.server is not None and box.server.sandbox.requests["create"] == 0
 
 
 @pytest.mark.slow
@@ -431,18 +440,9 @@ def test_sigterm_cancels_creates_queued_on_the_limiter_and_calls_them_skipped_no
     tmp_path: Path, threaded_sandbox: Start
 ) -> None:
     box = threaded_sandbox(config(rate_limit=100_000, window_s=60.0))
-    assert box.server is not None
-    path = book(tmp_path, 6)
     # Three a minute: the two pre-flight reads and one create go, the other creates wait on our limiter.
-    process = cli_run(box, path, tmp_path, "--rate-limit", "3", "--concurrency", "4")
-    wait_for(lambda: box.server is not None and len(box.server.sandbox.campaigns) >= 1, process)
-    process.send_signal(signal.SIGTERM)
-    _, err = process.communicate(timeout=120)
-    assert process.returncode == ExitCode.TERMINATED, err
-    rows = list(
-        openpyxl.load_workbook(tmp_path / "in.results.xlsx", read_only=True)["Results"].iter_rows(values_only=True)
+    err, rows = terminated(
+        tmp_path, box, 6, lambda sandbox: len(sandbox.campaigns) >= 1, "--rate-limit", "3", "--concurrency", "4"
     )
-    header = rows[0]
-    got = [(r[header.index("status")], r[header.index("attempts")]) for r in rows[1:]]
-    assert sorted(got) == [("created", 1)] + [("skipped", 0)] * 5
+    assert sorted((r["status"], r["attempts"]) for r in rows) == [("created", 1)] + [("skipped", 0)] * 5
     assert "request(s) in flight" not in err  # nothing was in flight: nothing to wait for

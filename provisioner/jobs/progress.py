@@ -108,10 +108,11 @@ class ProgressDisplay:
         if stats.held_s >= NOTABLE_WAIT_S:
             parts.append(f"waiting for the rate limit ({stats.held_s:.0f} s)")
         if stats.effective_limit < self._limiter.rate:
-            parts.append(f"the server allows fewer requests: now {per_window(stats.effective_limit, self._limiter)}")
-        paced = stats.held_s + estimate_duration(
-            remaining, stats.effective_limit, self._limiter.window_s, used=stats.in_window
-        )
+            rate = per_window(stats.effective_limit, self._limiter.window_s)
+            parts.append(f"the server allows fewer requests: now {rate}")
+        # A held waiter gets a fresh window once the hold ends; otherwise the grants in the window still count.
+        used = 0 if stats.held_s > 0 else stats.in_window
+        paced = stats.held_s + estimate_duration(remaining, stats.effective_limit, self._limiter.window_s, used=used)
         observed = (now - self._started) / self.done * remaining if self.done else 0.0
         left = max(paced, observed)
         if left >= NOTABLE_WAIT_S:
@@ -119,7 +120,6 @@ class ProgressDisplay:
         return "; ".join(parts)
 
 
-def per_window(requests: int, limiter: RollingWindowLimiter) -> str:
+def per_window(requests: int, window_s: float) -> str:
     """Say a rate the way the README does: ``60 requests/min``, or per N s for another window."""
-    window = limiter.window_s
-    return f"{requests} requests/min" if window == 60 else f"{requests} requests per {window:g} s"
+    return f"{requests} requests/min" if window_s == 60 else f"{requests} requests per {window_s:g} s"

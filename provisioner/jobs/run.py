@@ -22,7 +22,7 @@ from provisioner.api.settings import Settings
 from provisioner.errors import ApiError, AuthError, ConfigError, StateError
 from provisioner.exit_codes import ExitCode, exit_code_for
 from provisioner.jobs.check import Checked, check_input
-from provisioner.jobs.progress import ProgressDisplay
+from provisioner.jobs.progress import ProgressDisplay, per_window
 from provisioner.logs import register_secret
 from provisioner.provision.engine import Plan, Provisioner, RunOptions
 from provisioner.provision.ledger import Ledger, default_path
@@ -267,7 +267,7 @@ class _Server:
 
 def pace_text(requests: int, eta_s: float, rate: int, window_s: float) -> str:
     """Say how long the rate limit makes ``requests`` take; never "0 s" for work that is there."""
-    per = f"{rate} requests/min" if window_s == 60 else f"{rate} requests per {window_s:g} s"
+    per = per_window(rate, window_s)
     if not requests:
         return "nothing to send"
     if eta_s <= 0:
