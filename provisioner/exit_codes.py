@@ -11,7 +11,7 @@ class ExitCode(IntEnum):
     """What a command's exit status means."""
 
     OK = 0  # every campaign created or already existing; the input is valid
-    FAILED = 1  # some campaigns failed at the API or their outcome is unknown
+    FAILED = 1  # some campaigns failed at the API, were not sent, or their outcome is unknown
     INVALID = 2  # the input is invalid or unreadable; nothing was sent
     CONFIG = 3  # configuration, authentication or connectivity failure
     BUSY = 4  # another batch run holds the inbox lock, or another run the ledger
@@ -26,7 +26,7 @@ class ExitCode(IntEnum):
 
 _MEANINGS = {
     ExitCode.OK: "every campaign was created or already existed",
-    ExitCode.FAILED: "some campaigns failed at the API or their outcome is unknown",
+    ExitCode.FAILED: "some campaigns failed at the API, were not sent (skipped), or their outcome is unknown",
     ExitCode.INVALID: "the input is invalid or unreadable; nothing was sent",
     ExitCode.CONFIG: "configuration, authentication or connectivity failure",
     ExitCode.BUSY: "another batch run is working on this inbox, or another run holds the ledger",

@@ -75,10 +75,10 @@ class RedactingFilter(logging.Filter):
 
 
 class _TextFormatter(logging.Formatter):
-    """Human lines; without a ``datefmt`` the time is a full ISO-8601 timestamp with its UTC offset."""
+    """Human lines, each starting with a full ISO-8601 timestamp with its UTC offset."""
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        return super().formatTime(record, datefmt) if datefmt else _timestamp(record)
+        return _timestamp(record)
 
     def format(self, record: logging.LogRecord) -> str:
         return scrub(super().format(record))
@@ -138,8 +138,9 @@ def configure_logging(
 
     The stream (standard error unless given) shows INFO, DEBUG with ``verbosity >= 1``, ERROR only with
     ``quiet`` (which wins over verbosity). The file gets INFO, or DEBUG with ``verbosity >= 1``, whatever
-    ``quiet`` says, in the same format, with full timestamps and logger names in text. Every handler
-    redacts secrets and JWTs. Raises ConfigError if the log file cannot be opened.
+    ``quiet`` says, in the same format, with logger names in text. Text lines start with an ISO 8601
+    timestamp (date, time and UTC offset). Every handler redacts secrets and JWTs. Raises ConfigError if
+    the log file cannot be opened.
     """
     verbose = verbosity > 0
     detail = logging.DEBUG if verbose else logging.INFO
@@ -153,13 +154,13 @@ def configure_logging(
             raise ConfigError(f"cannot open the log file {log_file}: {exc.strerror}") from exc
         file_handler.set_name(_FILE_HANDLER)
         file_handler.setLevel(detail)
-        file_handler.setFormatter(_formatter(log_format, datefmt=None, names=True))
+        file_handler.setFormatter(_formatter(log_format, names=True))
         handlers.append(file_handler)
 
     stream_handler = logging.StreamHandler(sys.stderr if stream is None else stream)
     stream_handler.set_name(_STREAM_HANDLER)
     stream_handler.setLevel(logging.ERROR if quiet else detail)
-    stream_handler.setFormatter(_formatter(log_format, datefmt="%H:%M:%S", names=verbose))
+    stream_handler.setFormatter(_formatter(log_format, names=verbose))
     handlers.append(stream_handler)
 
     logger = logging.getLogger(LOGGER_NAME)
@@ -173,8 +174,8 @@ def configure_logging(
     logger.propagate = False  # the CLI owns the output; a root handler would print every line twice
 
 
-def _formatter(log_format: LogFormat, *, datefmt: str | None, names: bool) -> logging.Formatter:
+def _formatter(log_format: LogFormat, *, names: bool) -> logging.Formatter:
     if log_format == "json":
         return _JsonFormatter()
     name = "%(name)s: " if names else ""
-    return _TextFormatter(f"%(asctime)s %(levelname)s {name}%(message)s", datefmt)
+    return _TextFormatter(f"%(asctime)s %(levelname)s {name}%(message)s")

@@ -141,15 +141,19 @@ def test_inputs_run_oldest_first_and_are_filed_without_overwriting_earlier_ones(
     assert sorted(created[:2]) == ["b1", "b2"] and created[2:] == ["m1", "a1"]
 
     drop_book(inbox, "a.xlsx", ["A2"])  # a second input of the same name
+    written = (inbox / "results" / "a.results.xlsx").stat().st_mtime
+    kept = f"a.{dt.datetime.fromtimestamp(written, dt.UTC).strftime('%Y-%m-%dT%H-%M-%SZ')}.results.xlsx"
     second = run_batch(inbox, make_job=jobs(tmp_path, box), clock=lambda: NOW)
 
     (again,) = second.processed
     assert again.input_path == inbox / "done" / f"a.{STAMP}-2.xlsx"
-    assert again.results_path == inbox / "results" / f"a.{STAMP}.results.xlsx"
     assert names_in(inbox / "done" / f"a.{STAMP}.xlsx") == ["A1"]
     assert names_in(again.input_path) == ["A2"]
-    assert statuses(inbox / "results" / "a.results.xlsx") == {"A1": "created"}
+    # The latest results at the plain name; the earlier ones kept under the time they were written.
+    assert again.results_path == inbox / "results" / "a.results.xlsx"
     assert statuses(again.results_path) == {"A2": "created"}
+    assert statuses(inbox / "results" / kept) == {"A1": "created"}
+    assert listing(inbox / "results") == {"b.results.xlsx", "march.results.xlsx", "a.results.xlsx", kept}
     assert stored(box)[-1] == "a2"
 
 
@@ -447,4 +451,26 @@ def test_cli_says_an_empty_inbox_has_nothing_to_run_unless_quiet_and_documents_b
     missing = runner.invoke(app, ["batch", str(tmp_path / "nope")])
     assert missing.exit_code == ExitCode.INVALID and "is not a folder" in missing.output
     usage = runner.invoke(app, ["batch", "--help"], terminal_width=200)
-    assert "4 another batch run is working on this inbox" in usage.output
+    assert "4 another batch run is working on this inbox" in " ".join(usage.output.split())
+
+
+def test_no_empty_or_partial_results_file_is_visible_while_an_input_runs(
+    tmp_path: Path, threaded_sandbox: Start
+) -> None:
+    box = threaded_sandbox(sandbox_config())
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    drop_book(inbox, "B3.results.xlsx", ["B1"], age_s=100)  # a results workbook fed back
+    seen: list[set[str]] = []
+    make = jobs(tmp_path, box)
+
+    def spying(path: Path, results: Path) -> Job:
+        seen.append(listing(results.parent))  # the moment before the run starts
+        return make(path, results)
+
+    result = run_batch(inbox, make_job=spying, clock=lambda: NOW)
+    assert seen == [set()]
+    (done,) = result.processed
+    assert done.results_path == inbox / "results" / "B3.results.xlsx"  # not B3.results.results.xlsx
+    assert listing(inbox / "results") == {"B3.results.xlsx"}
+    assert statuses(done.results_path) == {"B1": "created"}

@@ -111,7 +111,7 @@ def test_help_documents_exit_codes() -> None:
     assert "Exit codes: 0 every campaign was created" in result.output
     said = " ".join(result.output.split())
     assert "4 another batch run is working on this inbox, or another run holds the ledger" in said
-    assert "143 terminated (SIGTERM)" in result.output
+    assert "143 terminated (SIGTERM)" in said
 
 
 def test_python_dash_m_works() -> None:

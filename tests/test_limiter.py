@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from provisioner.provision.limiter import RollingWindowLimiter, estimate_duration
+from provisioner.provision.limiter import RollingWindowLimiter, estimate_duration, on_grant
 
 T0 = 1000.0
 
@@ -462,3 +462,41 @@ def test_estimate_duration_rejects_nonsense(args: tuple[int, int]) -> None:
 def test_limiter_rejects_nonsense_settings(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         RollingWindowLimiter(**kwargs)
+
+
+async def test_stats_say_how_long_the_next_waiter_is_held_and_how_full_the_window_is() -> None:
+    vt = VirtualTime()
+    limiter = vt.limiter(2)
+    await limiter.acquire()
+    await limiter.acquire()
+    assert (limiter.stats.in_window, limiter.stats.held_s) == (2, 0.0)  # full, but nobody waits
+    waiter = asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(0)
+    assert limiter.stats.held_s == 60.5
+    waiter.cancel()
+    await asyncio.gather(waiter, return_exceptions=True)
+    assert limiter.stats.held_s == 0.0
+
+
+async def test_on_grant_is_called_for_grants_inside_the_block_and_never_for_a_cancelled_waiter() -> None:
+    vt = VirtualTime()
+    limiter = vt.limiter(1)
+    seen: list[str] = []
+    with on_grant(lambda: seen.append("first")):
+        await limiter.acquire()
+
+    async def queued() -> None:
+        with on_grant(lambda: seen.append("queued")):
+            await limiter.acquire()
+
+    task = asyncio.create_task(queued())
+    await asyncio.sleep(0)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert seen == ["first"]
+
+
+def test_the_estimate_counts_the_requests_already_in_the_window() -> None:
+    assert estimate_duration(10, 60, margin_s=0.5) == 0.0
+    assert estimate_duration(10, 60, margin_s=0.5, used=55) == 60.5  # pre-flight reads took 55 of 60
+    assert estimate_duration(1, 10, margin_s=0.5, used=10) == 60.5

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,14 +19,16 @@ import openpyxl
 import pytest
 
 from provisioner.exit_codes import ExitCode
-from provisioner.jobs.run import Job, JobResult, run_job
+from provisioner.jobs.progress import ProgressDisplay
+from provisioner.jobs.run import Job, JobResult, pace_text, run_job
+from provisioner.logs import configure_logging
 from provisioner.names import fold_name
 from provisioner.provision.engine import RunOptions
 from provisioner.provision.ledger import Ledger
-from provisioner.provision.outcomes import Status
+from provisioner.provision.limiter import RollingWindowLimiter
+from provisioner.provision.outcomes import RowOutcome, Status
 from provisioner.provision.retry import RetryPolicy
-from provisioner.sandbox import Faults, SandboxConfig
-from tests.conftest import ThreadedSandbox
+from provisioner.sandbox import Faults, Sandbox, SandboxConfig, ThreadedSandbox, client_env
 from tests.helpers import campaign, window, write_book
 
 FAST = RunOptions(
@@ -54,11 +64,15 @@ def job(tmp_path: Path, path: Path, box: ThreadedSandbox, **kw: Any) -> Job:
     )
 
 
-def results(result: JobResult) -> list[dict[str, Any]]:
-    assert result.results_path is not None
-    sheet = openpyxl.load_workbook(result.results_path, read_only=True)["Results"]
+def read_results(path: Path) -> list[dict[str, Any]]:
+    sheet = openpyxl.load_workbook(path, read_only=True)["Results"]
     rows = list(sheet.iter_rows(values_only=True))
     return [dict(zip(rows[0], r, strict=False)) for r in rows[1:]]
+
+
+def results(result: JobResult) -> list[dict[str, Any]]:
+    assert result.results_path is not None
+    return read_results(result.results_path)
 
 
 def assert_matches_sandbox(result: JobResult, box: ThreadedSandbox) -> None:
@@ -270,3 +284,165 @@ def test_feeding_the_results_workbook_back_creates_only_what_is_missing(
     assert box.server is not None and box.server.sandbox.requests["create"] == 3
     assert_matches_sandbox(second, box)
     assert not [p for p in second.report.problems if p.code == "unknown_column"]
+
+
+def test_a_row_the_server_only_ever_rate_limited_is_skipped_not_failed_or_unknown(
+    tmp_path: Path, threaded_sandbox: Start
+) -> None:
+    box = threaded_sandbox(config())
+    assert box.server is not None
+    box.server.sandbox.queue_faults(["spurious_429"] * FAST.retry.max_attempts)
+    result = run_job(job(tmp_path, book(tmp_path, 1), box, options=FAST))
+    (row,) = results(result)
+    assert row["status"] == "skipped" and row["error"].startswith("not sent: the server still rate-limited it")
+    assert row["attempts"] == FAST.retry.max_attempts
+    assert result.exit_code == ExitCode.FAILED  # not every campaign exists: never exit 0
+    assert_matches_sandbox(result, box)
+
+
+def test_a_results_workbook_fed_back_names_its_results_after_itself(tmp_path: Path) -> None:
+    def named(name: str) -> str:
+        return Job(input_path=tmp_path / name, settings=lambda: pytest.fail("unused")).results_path.name
+
+    assert named("run3.xlsx") == "run3.results.xlsx"
+    assert named("run3.results.xlsx") == "run3.results.xlsx"
+    assert named("run3.Results.XLSX") == "run3.results.xlsx"
+
+
+def test_json_logs_carry_the_file_run_counts_exit_code_and_duration(tmp_path: Path, threaded_sandbox: Start) -> None:
+    box = threaded_sandbox(config())
+    stream = io.StringIO()
+    configure_logging(log_format="json", stream=stream)
+    result = run_job(job(tmp_path, book(tmp_path, 3), box))
+    records = [json.loads(line) for line in stream.getvalue().splitlines()]
+    preflight = next(r for r in records if "to_create" in r)
+    assert (preflight["input"], preflight["run_id"], preflight["to_create"]) == (
+        "in.xlsx",
+        result.report.summary.run_id,
+        3,
+    )
+    closing = records[-1]
+    assert closing["message"].startswith("finished: in.xlsx: 3 created")
+    assert closing["input"] == "in.xlsx" and closing["command"] == "run"
+    assert closing["run_id"] == result.report.summary.run_id
+    assert closing["counts"]["created"] == 3 and closing["counts"]["failed"] == 0
+    assert closing["exit_code"] == 0 and closing["duration_s"] >= 0
+    assert closing["results"] == str(tmp_path / "in.results.xlsx")
+    assert box.settings().client_secret.reveal() not in stream.getvalue()
+
+
+def test_the_pace_is_never_zero_seconds_for_work_that_is_there() -> None:
+    assert pace_text(20, 0.0, 60, 60.0) == "at 60 requests/min they go out without waiting for the rate limit"
+    assert pace_text(20, 60.5, 10, 60.0) == "at 10 requests/min this takes at least 1 min 0 s"
+    assert pace_text(0, 0.0, 60, 60.0) == "nothing to send"
+
+
+class Ticks:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def progress_lines(stream: io.StringIO) -> list[dict[str, Any]]:
+    return [r for r in map(json.loads, stream.getvalue().splitlines()) if r["message"].startswith("progress")]
+
+
+async def test_progress_logs_at_its_interval_even_while_nothing_finishes() -> None:
+    stream = io.StringIO()
+    configure_logging(log_format="json", stream=stream)
+    clock = Ticks()
+    display = ProgressDisplay(bar=False, interval_s=30.0, clock=clock)
+    display.start(4)
+    clock.now += 29
+    display.tick()
+    assert progress_lines(stream) == []
+    clock.now += 1
+    display.tick()  # nothing finished, but 30 s passed: a line is due
+    clock.now += 10
+    display.advance(RowOutcome(2, "a", Status.CREATED))
+    clock.now += 20
+    display.tick()
+    lines = progress_lines(stream)
+    assert [(r["done"], r["total"]) for r in lines] == [(0, 4), (1, 4)]
+    assert lines[1]["counts"] == {"created": 1}
+
+
+async def test_progress_says_when_it_waits_for_the_rate_limit_and_that_the_server_allows_fewer() -> None:
+    clock = Ticks()
+    limiter = RollingWindowLimiter(4, window_s=60.0, margin_s=0.5, clock=clock)
+    display = ProgressDisplay(bar=False, clock=clock)
+    display.start(10, limiter)
+    for _ in range(4):
+        await limiter.acquire()
+    assert "left" in display.status_text(clock.now) and "waiting" not in display.status_text(clock.now)
+    limiter.on_rate_limited(None)  # a full window and a 429: the server allows fewer than 4
+    waiter = asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(0)
+    text = display.status_text(clock.now)
+    assert "waiting for the rate limit (60 s)" in text
+    assert f"now {limiter.stats.effective_limit} requests/min" in text
+    waiter.cancel()
+    await asyncio.gather(waiter, return_exceptions=True)
+
+
+def cli_run(box: ThreadedSandbox, path: Path, tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+    assert box.server is not None
+    env = {**os.environ, **client_env(box.server.url, box.config), "PROVISIONER_STATE": str(tmp_path / "l.sqlite3")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "provisioner", "run", str(path), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(condition: Callable[[], bool], process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 120
+    while not condition() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert process.poll() is None, process.communicate()
+
+
+def terminated(
+    tmp_path: Path, box: ThreadedSandbox, rows: int, ready: Callable[[Sandbox], bool], *args: str
+) -> tuple[str, list[dict[str, Any]]]:
+    """Run the CLI on ``rows`` campaigns, SIGTERM it once ``ready``; return its stderr and its results rows."""
+    assert box.server is not None
+    sandbox = box.server.sandbox
+    process = cli_run(box, book(tmp_path, rows), tmp_path, *args)
+    wait_for(lambda: ready(sandbox), process)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == ExitCode.TERMINATED, err
+    return err, read_results(tmp_path / "in.results.xlsx")
+
+
+@pytest.mark.slow
+def test_sigterm_during_the_pre_flight_writes_results_saying_nothing_was_sent(
+    tmp_path: Path, threaded_sandbox: Start
+) -> None:
+    box = threaded_sandbox(config(rate_limit=100_000, window_s=60.0))
+    # One request a minute: the pre-flight's second read waits on our own limiter.
+    err, rows = terminated(tmp_path, box, 3, lambda sandbox: sandbox.requests_total >= 1, "--rate-limit", "1")
+    assert "during the pre-flight" in err
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".xlsx") == ["in.results.xlsx", "in.xlsx"]
+    assert {r["status"] for r in rows} == {"skipped"} and all(r["error"].startswith("not sent") for r in rows)
+    assert box.server is not None and box.server.sandbox.requests["create"] == 0
+
+
+@pytest.mark.slow
+def test_sigterm_cancels_creates_queued_on_the_limiter_and_calls_them_skipped_not_unknown(
+    tmp_path: Path, threaded_sandbox: Start
+) -> None:
+    box = threaded_sandbox(config(rate_limit=100_000, window_s=60.0))
+    # Three a minute: the two pre-flight reads and one create go, the other creates wait on our limiter.
+    err, rows = terminated(
+        tmp_path, box, 6, lambda sandbox: len(sandbox.campaigns) >= 1, "--rate-limit", "3", "--concurrency", "4"
+    )
+    assert sorted((r["status"], r["attempts"]) for r in rows) == [("created", 1)] + [("skipped", 0)] * 5
+    assert "request(s) in flight" not in err  # nothing was in flight: nothing to wait for

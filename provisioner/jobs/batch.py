@@ -3,7 +3,9 @@
 An inbox, as a batch run leaves it::
 
     INBOX/                      drop workbooks (*.xlsx) and CSV folders here
-    INBOX/results/              results workbooks, and NAME.error.txt for an input that cannot be read (--outbox)
+    INBOX/results/              NAME.results.xlsx, the latest results of the input NAME; earlier ones as
+                            NAME.<UTC time written>.results.xlsx; NAME.error.txt for an input that cannot
+                            be read (--outbox)
     INBOX/done/                 inputs whose run exited 0, named NAME.<UTC time filed>.xlsx
     INBOX/failed/               inputs whose run exited 1 or 2
     INBOX/.work/PID-XXXX@HOST/  the inputs one batch run is working on
@@ -38,7 +40,7 @@ from typing import Final
 
 from provisioner.errors import ConfigError, InputError, StateError
 from provisioner.exit_codes import ExitCode
-from provisioner.jobs.run import Job, run_job
+from provisioner.jobs.run import RESULTS_SUFFIX, Job, closing_fields, results_stem, run_job
 from provisioner.report.workbook import console_summary
 from provisioner.workbook import spec
 from provisioner.workbook.load import csv_sheets
@@ -289,23 +291,23 @@ def _inspect(path: Path, settle_s: float, now: float) -> _Ready | Left | None:
 def _process(
     claimed: Path, folders: _Folders, make_job: Callable[[Path, Path], Job], clock: Callable[[], float]
 ) -> Processed:
-    stem = claimed.name if claimed.is_dir() else claimed.stem
-    results = _take_name(folders.outbox, stem, ".results.xlsx", _stamp(clock()), first=0)
+    stem = results_stem(claimed)
+    results = folders.outbox / f"{stem}{RESULTS_SUFFIX}"
+    earlier = _keep_earlier(results, stem)
     try:
         result = run_job(make_job(claimed, results))
     except InputError as exc:
-        results.unlink()
+        _restore(earlier, results)
         return _unreadable(claimed, folders, stem, exc, clock)
     except BaseException:
-        if results.stat().st_size == 0:  # still the empty name taken above: no workbook was written
-            results.unlink()
         _move(claimed, folders.inbox, _stamp(clock()), first=0)
         raise
     code = result.exit_code
     written: Path | None = results
     if code is ExitCode.BUSY:
         # Another run holds the ledger, so nothing was even tried: a workbook saying so would be clutter.
-        results.unlink()
+        results.unlink(missing_ok=True)
+        _restore(earlier, results)
         written = None
     if code in RETRY_LATER:
         disposition, folder, where = Disposition.RETRY, folders.inbox, "back in the inbox"
@@ -315,8 +317,39 @@ def _process(
         disposition, folder, where = Disposition.FAILED, folders.inbox / FAILED, "filed"
     # Back in the inbox under its own name; filed with the time, so inputs of one name never clash.
     moved = _move(claimed, folder, _stamp(clock()), first=0 if disposition is Disposition.RETRY else 1)
-    log.log(_level(code), "%s; input %s as %s", console_summary(result.report, written), where, moved)
+    log.log(
+        _level(code),
+        "%s; input %s as %s",
+        console_summary(result.report, written),
+        where,
+        moved,
+        extra={
+            "input": claimed.name,
+            "run_id": result.report.summary.run_id,
+            "command": "batch",
+            **closing_fields(result.report),
+            "results": str(written) if written else None,
+            "disposition": str(disposition),
+        },
+    )
     return Processed(claimed.name, code, disposition, moved, written)
+
+
+def _keep_earlier(results: Path, stem: str) -> Path | None:
+    """Move an earlier results workbook aside, named with the time it was written, for the new one to take its name."""
+    try:
+        written = results.stat().st_mtime
+    except FileNotFoundError:
+        return None
+    kept = _take_name(results.parent, stem, RESULTS_SUFFIX, _stamp(written), first=1)
+    os.replace(results, kept)
+    return kept
+
+
+def _restore(earlier: Path | None, results: Path) -> None:
+    """Give the plain name back to the earlier results workbook when this run wrote none."""
+    if earlier is not None and not results.exists():
+        os.replace(earlier, results)
 
 
 def _unreadable(

@@ -9,9 +9,10 @@ import logging
 import signal
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Final, TypeVar
 
 import aiohttp
 
@@ -21,20 +22,20 @@ from provisioner.api.settings import Settings
 from provisioner.errors import ApiError, AuthError, ProvisionerError, RunFatal, StateError
 from provisioner.exit_codes import ExitCode, exit_code_for
 from provisioner.jobs.check import Checked, check_input
-from provisioner.jobs.progress import ProgressDisplay
+from provisioner.jobs.progress import ProgressDisplay, per_window
 from provisioner.logs import register_secret
-from provisioner.names import fold_name
 from provisioner.provision.engine import Plan, Provisioner, RunOptions
-from provisioner.provision.ledger import EntryState, Ledger, default_path
+from provisioner.provision.ledger import Ledger, default_path
 from provisioner.provision.limiter import RollingWindowLimiter, estimate_duration
-from provisioner.provision.outcomes import Report, RowOutcome, RunSummary, Status
-from provisioner.report.workbook import human_duration, write_report
+from provisioner.provision.outcomes import Report, RowOutcome, RunSummary, Status, count_statuses
+from provisioner.report.workbook import console_summary, human_duration, write_report
 from provisioner.sandbox import SandboxConfig, client_settings, running_sandbox
 from provisioner.workbook.load import Limits, input_digest
 
 log = logging.getLogger("provisioner.jobs.run")
 
 SettingsSource = Callable[[], Settings]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,19 @@ class Job:
         """Where the results workbook goes."""
         if self.out_path is not None:
             return self.out_path
-        stem = self.input_path.name if self.input_path.is_dir() else self.input_path.stem
-        return self.input_path.parent / f"{stem}.results.xlsx"
+        return self.input_path.parent / f"{results_stem(self.input_path)}{RESULTS_SUFFIX}"
+
+
+#: What a results workbook's name ends with: ``NAME.results.xlsx`` for the input ``NAME.xlsx``.
+RESULTS_SUFFIX: Final = ".results.xlsx"
+
+
+def results_stem(input_path: Path) -> str:
+    """Return the name the results of ``input_path`` are named after: a results workbook fed back keeps its own."""
+    name = input_path.name
+    if name.lower().endswith(RESULTS_SUFFIX):
+        return name[: -len(RESULTS_SUFFIX)]
+    return name if input_path.is_dir() else input_path.stem
 
 
 @dataclass(frozen=True)
@@ -100,7 +112,7 @@ class _Interrupt:
 
     def _on_signal(self, sig: signal.Signals) -> None:
         if self.signal is None:
-            log.warning("%s received: finishing requests in flight, sending nothing new", sig.name)
+            log.warning("%s received: sending nothing new, finishing only requests in flight", sig.name)
         self.signal = sig
         self.stop.set()
 
@@ -109,6 +121,11 @@ class _Interrupt:
         if self.signal is None:
             return None
         return ExitCode.TERMINATED if self.signal == signal.SIGTERM else ExitCode.INTERRUPTED
+
+    def note(self, when: str) -> str:
+        """Say what the interrupt did, ``when`` naming the stage it came in."""
+        name = self.signal.name if self.signal else ""
+        return f"interrupted ({name}) {when}: rows not yet sent are 'skipped'; run again to finish"
 
 
 def run_job(job: Job, *, progress: ProgressDisplay | None = None, dry_run: bool = False) -> JobResult:
@@ -132,11 +149,14 @@ async def _run(
             default_status=Status.SKIPPED,
             default_error="not sent: other rows of the input have problems",
         )
+    interrupt = _Interrupt(asyncio.Event())
     try:
-        async with _settings(job, checked) as settings:
-            finish.settings = settings
-            with _ledger(job, dry_run) as ledger:
-                return await _against_server(job, checked, settings, ledger, run_id, finish, progress, dry_run)
+        with interrupt.installed():
+            async with _settings(job, checked) as settings:
+                finish.settings = settings
+                with _ledger(job, dry_run) as ledger:
+                    server = _Server(job, checked, settings, ledger, run_id, interrupt)
+                    return await server.run(finish, progress, dry_run)
     except StateError as exc:
         code = exit_code_for(exc)
         return finish({}, code, [str(exc)], default_status=Status.SKIPPED, default_error=f"not sent: {exc}")
@@ -150,83 +170,112 @@ async def _run(
         )
 
 
-async def _against_server(
-    job: Job,
-    checked: Checked,
-    settings: Settings,
-    ledger: Ledger,
-    run_id: str,
-    finish: _Finisher,
-    progress: ProgressDisplay | None,
-    dry_run: bool,
-) -> JobResult:
-    rate = job.rate_limit or settings.rate_limit
-    limiter = RollingWindowLimiter(rate, window_s=job.rate_window_s)
-    seconds = job.options.request_timeout_s
-    timeout = aiohttp.ClientTimeout(total=seconds, connect=min(10.0, seconds), sock_read=seconds)
-    session = open_session(settings, timeout=timeout, limit=max(job.options.concurrency, 1) * 2)
-    async with session:
-        client = KoreClient(settings, session, limiter=limiter)
-        engine = Provisioner(client, ledger, settings.scope, run_id, job.options)
-        plan = await engine.plan(checked.payloads, reconcile=not dry_run)
-        outcomes = _planned_outcomes(plan, finish.now)
-        eta = estimate_duration(len(plan.to_create), rate, job.rate_window_s)
-        if dry_run:
-            result = finish(outcomes, ExitCode.OK, [], default_status=None)
-            return replace(result, plan=plan, eta_s=eta)
-        log.info(
-            "%d to create, %d already exist, %d cannot be sent; at %d requests/min this takes at least %s",
-            len(plan.to_create),
-            len(plan.existing),
-            len(plan.missing_lists),
-            rate,
-            human_duration(eta),
-        )
-        stop = asyncio.Event()
-        interrupt = _Interrupt(stop)
-        if progress is not None:
-            progress.start(len(plan.to_create))
-        try:
-            with interrupt.installed():
-                created, fatal = await engine.create_all(
-                    plan.to_create, stop, progress.advance if progress is not None else None
-                )
-        finally:
-            if progress is not None:
-                progress.close()
+async def _unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
+    """Return what ``work`` returns, or None at once (``work`` cancelled) when ``stop`` is set first."""
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not task.done():
+            task.cancel()
+        await asyncio.gather(task, stopping, return_exceptions=True)
+    return None if task.cancelled() else task.result()
+
+
+@dataclass
+class _Server:
+    """The part of a job that talks to the server: pre-flight, then the creates, both stopped by an interrupt."""
+
+    job: Job
+    checked: Checked
+    settings: Settings
+    ledger: Ledger
+    run_id: str
+    interrupt: _Interrupt
+
+    async def run(self, finish: _Finisher, progress: ProgressDisplay | None, dry_run: bool) -> JobResult:
+        """Plan, and unless ``dry_run`` create; write the results however it ends."""
+        job, stop = self.job, self.interrupt.stop
+        rate = job.rate_limit or self.settings.rate_limit
+        limiter = RollingWindowLimiter(rate, window_s=job.rate_window_s)
+        seconds = job.options.request_timeout_s
+        timeout = aiohttp.ClientTimeout(total=seconds, connect=min(10.0, seconds), sock_read=seconds)
+        session = open_session(self.settings, timeout=timeout, limit=max(job.options.concurrency, 1) * 2)
+        async with session:
+            client = KoreClient(self.settings, session, limiter=limiter)
+            engine = Provisioner(client, self.ledger, self.settings.scope, self.run_id, job.options)
+            plan = await _unless_stopped(engine.plan(self.checked.payloads, reconcile=not dry_run), stop)
+            if plan is None:
+                note = self.interrupt.note("during the pre-flight, before anything was sent")
+                code = self.interrupt.exit_code or ExitCode.INTERRUPTED
+                return finish({}, code, [note], default_status=Status.SKIPPED, default_error=f"not sent: {note}")
+            outcomes = _planned_outcomes(plan, finish.now)
+            # A plan's reads are made again by the run it stands for; a run has made them already.
+            used = limiter.stats.grants if dry_run else limiter.stats.in_window
+            eta = estimate_duration(len(plan.to_create), rate, job.rate_window_s, used=used)
+            if dry_run:
+                result = finish(outcomes, ExitCode.OK, [], default_status=None)
+                return replace(result, plan=plan, eta_s=eta)
+            log.info(
+                "%s: %d to create, %d already exist, %d cannot be sent; %s",
+                job.input_path.name,
+                len(plan.to_create),
+                len(plan.existing),
+                len(plan.missing_lists),
+                pace_text(len(plan.to_create), eta, rate, job.rate_window_s),
+                extra={
+                    **finish.fields,
+                    "to_create": len(plan.to_create),
+                    "exists": len(plan.existing),
+                    "cannot_send": len(plan.missing_lists),
+                    "eta_s": round(eta, 1),
+                },
+            )
+            created, fatal = await self._create(engine, plan, limiter, progress)
         outcomes.update(created)
         for row, note in plan.deleted.items():
             if outcomes[row].status is Status.CREATED:
                 outcomes[row] = replace(outcomes[row], note=note)
         notes: list[str] = []
-        code = _exit_code(outcomes, checked)
+        code = _exit_code(outcomes, self.checked)
         if fatal is not None:
             notes.append(_fatal_note(fatal))
             code = ExitCode.CONFIG
-        if interrupt.exit_code is not None:
-            notes.append(
-                f"interrupted ({interrupt.signal.name if interrupt.signal else ''}): "
-                "rows not yet sent are 'skipped'; run again to finish"
-            )
-            code = interrupt.exit_code
-        stopped_reason = notes[0] if notes else "not sent"
-        unsettled = [p for p in plan.to_create if p.row not in outcomes]
-        in_flight = ledger.entries(settings.scope, {fold_name(p.name) for p in unsettled})
-        for payload in unsettled:
-            entry = in_flight.get(fold_name(payload.name))
-            unknown = entry is not None and entry.run_id == run_id and entry.state is EntryState.IN_FLIGHT
-            outcomes[payload.row] = RowOutcome(
-                payload.row,
-                payload.name,
-                Status.UNKNOWN if unknown else Status.SKIPPED,
-                error=(
-                    "was being created when the run stopped; the next run checks the server and finishes it"
-                    if unknown
-                    else f"not sent: {stopped_reason}"
-                ),
-                finished_at=finish.now(),
-            )
-        return replace(finish(outcomes, code, notes, default_status=None), plan=plan, eta_s=eta)
+        if self.interrupt.exit_code is not None:
+            notes.append(self.interrupt.note("while creating"))
+            code = self.interrupt.exit_code
+        stopped_reason = notes[0] if notes else "the run stopped"
+        return replace(
+            finish(outcomes, code, notes, default_status=Status.SKIPPED, default_error=f"not sent: {stopped_reason}"),
+            plan=plan,
+            eta_s=eta,
+        )
+
+    async def _create(
+        self, engine: Provisioner, plan: Plan, limiter: RollingWindowLimiter, progress: ProgressDisplay | None
+    ) -> tuple[dict[int, RowOutcome], ApiError | None]:
+        if progress is None:
+            return await engine.create_all(plan.to_create, self.interrupt.stop)
+        progress.start(len(plan.to_create), limiter)
+        ticker = asyncio.create_task(progress.keep_showing())
+        try:
+            return await engine.create_all(plan.to_create, self.interrupt.stop, progress.advance)
+        finally:
+            ticker.cancel()
+            await asyncio.gather(ticker, return_exceptions=True)
+            progress.close()
+
+
+def pace_text(requests: int, eta_s: float, rate: int, window_s: float) -> str:
+    """Say how long the rate limit makes ``requests`` take; never "0 s" for work that is there."""
+    per = per_window(rate, window_s)
+    if not requests:
+        return "nothing to send"
+    if eta_s <= 0:
+        return f"at {per} they go out without waiting for the rate limit"
+    return f"at {per} this takes at least {human_duration(eta_s)}"
 
 
 def _planned_outcomes(plan: Plan, now: Callable[[], dt.datetime]) -> dict[int, RowOutcome]:
@@ -246,7 +295,7 @@ def _planned_outcomes(plan: Plan, now: Callable[[], dt.datetime]) -> dict[int, R
 
 
 def _exit_code(outcomes: dict[int, RowOutcome], checked: Checked) -> ExitCode:
-    if any(o.status in (Status.FAILED, Status.UNKNOWN) for o in outcomes.values()):
+    if any(o.status in (Status.FAILED, Status.UNKNOWN, Status.SKIPPED) for o in outcomes.values()):
         return ExitCode.FAILED
     if not checked.validated.valid:
         return ExitCode.INVALID
@@ -275,6 +324,11 @@ class _Finisher:
     @staticmethod
     def now() -> dt.datetime:
         return dt.datetime.now(dt.UTC)
+
+    @property
+    def fields(self) -> dict[str, object]:
+        """Return the fields every key log line of this job carries, for a log collector."""
+        return {"input": self.job.input_path.name, "run_id": self.run_id, "command": self.command}
 
     def __call__(
         self,
@@ -312,11 +366,23 @@ class _Finisher:
             notes=tuple(notes),
         )
         report = Report(summary, outcomes, validated.problems)
-        if self.command == "plan":
-            return JobResult(report, None)
-        path = self.job.results_path
-        write_report(path, report, validated.workbook)
+        path = None if self.command == "plan" else write_report(self.job.results_path, report, validated.workbook)
+        log.info(
+            "finished: %s",
+            console_summary(report, path),
+            extra={**self.fields, **closing_fields(report), "results": str(path) if path else None},
+        )
         return JobResult(report, path)
+
+
+def closing_fields(report: Report) -> dict[str, object]:
+    """Return the structured fields of a job's closing log line: counts per status, exit code, duration."""
+    summary = report.summary
+    return {
+        "counts": {str(status): n for status, n in count_statuses(report.outcomes).items()},
+        "exit_code": int(summary.exit_code),
+        "duration_s": round(summary.duration_s, 3),
+    }
 
 
 @contextlib.asynccontextmanager

@@ -16,7 +16,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from provisioner.api.campaign import Campaign
 from provisioner.api.client import KoreClient
@@ -25,13 +25,15 @@ from provisioner.errors import (
     AmbiguousError,
     ApiError,
     AuthError,
-    ConfigError,
+    ListingError,
     NotSentError,
     RateLimitedError,
     RejectedError,
+    TLSError,
 )
 from provisioner.names import fold_name
 from provisioner.provision.ledger import Entry, EntryState, Ledger, Scope
+from provisioner.provision.limiter import on_grant
 from provisioner.provision.outcomes import RowOutcome, Status
 from provisioner.provision.payloads import Payload
 from provisioner.provision.retry import CREATE_RETRYABLE, READ_RETRYABLE, RetryPolicy, call_with_retries
@@ -68,10 +70,26 @@ class Plan:
     deleted: dict[int, str] = field(default_factory=dict)  # row -> why a campaign we created is to be made again
 
 
+@dataclass
+class Sending:
+    """One row's creates so far: requests sent, and whether one may have reached the server unresolved."""
+
+    sends: int = 0
+    reached: bool = False  # set when the limiter grants a create; cleared once that create is proven absent
+
+    def granted(self) -> None:
+        """Note that a create of this row was let through the limiter: from now on it may reach the server."""
+        self.reached = True
+
+
+#: Said of a row whose create may have reached the server when the run stopped.
+MAYBE_CREATED: Final = "was being created when the run stopped; the next run checks the server and finishes it"
+
+
 class RunStopped(Exception):
     """Raised inside a worker to stop the whole run (authentication or connectivity failure)."""
 
-    def __init__(self, cause: ApiError | ConfigError, outcome: RowOutcome) -> None:
+    def __init__(self, cause: ApiError, outcome: RowOutcome) -> None:
         super().__init__(str(cause))
         self.cause = cause
         self.outcome = outcome
@@ -154,23 +172,34 @@ class Provisioner:
 
     async def create_all(
         self, payloads: list[Payload], stop: asyncio.Event, progress: Progress | None = None
-    ) -> tuple[dict[int, RowOutcome], ApiError | ConfigError | None]:
-        """Create the campaigns with ``concurrency`` workers until done, stopped, or a fatal failure."""
+    ) -> tuple[dict[int, RowOutcome], ApiError | None]:
+        """Create the campaigns with ``concurrency`` workers until done, stopped, or a fatal failure.
+
+        On a stop, work that has sent nothing (queued, waiting for the limiter, backing off) is cancelled at
+        once; only rows whose create may be at the server get up to ``drain_timeout_s`` to settle. Rows never
+        sent are left out of the outcomes; a row cut short after a create may have reached the server is
+        ``unknown`` and stays in flight in the ledger, for the next run to reconcile.
+        """
         queue: asyncio.Queue[Payload] = asyncio.Queue()
         for payload in payloads:
             queue.put_nowait(payload)
         outcomes: dict[int, RowOutcome] = {}
-        fatal: list[ApiError | ConfigError] = []
+        fatal: list[ApiError] = []
+        current: dict[asyncio.Task[object] | None, tuple[Payload, Sending]] = {}
 
         async def worker() -> None:
+            task = asyncio.current_task()
             while not stop.is_set() and not queue.empty():
                 payload = queue.get_nowait()
+                sending = Sending()
+                current[task] = (payload, sending)
                 try:
-                    outcome = await self.create_one(payload)
+                    outcome = await self.create_one(payload, sending)
                 except RunStopped as exc:
                     fatal.append(exc.cause)
                     stop.set()
                     outcome = exc.outcome
+                del current[task]
                 outcomes[payload.row] = outcome
                 if progress is not None:
                     progress(outcome)
@@ -185,22 +214,51 @@ class Provisioner:
             pending.discard(stopping)
             if stopping in done:
                 break
-        if pending:  # stopped: let in-flight requests finish, but not forever
-            _, late = await asyncio.wait(pending, timeout=self._options.drain_timeout_s)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
+        if pending:
+            await self._drain(pending, current)
         stopping.cancel()
+        for payload, sending in current.values():
+            if sending.reached:
+                outcomes[payload.row] = self._outcome(payload, Status.UNKNOWN, sends=sending.sends, error=MAYBE_CREATED)
+                if progress is not None:
+                    progress(outcomes[payload.row])
+            else:
+                self._ledger.failed(self._scope, payload.name, "not sent: the run stopped")
         return outcomes, (fatal[0] if fatal else None)
 
-    async def create_one(self, payload: Payload) -> RowOutcome:
-        """Create one campaign exactly once; the returned outcome says what happened."""
-        sends = 0
+    async def _drain(
+        self, pending: set[asyncio.Task[object]], current: dict[asyncio.Task[object] | None, tuple[Payload, Sending]]
+    ) -> None:
+        """Cancel the workers that sent nothing now; give those with a create at the server a bounded time."""
+        in_flight = {task for task in pending if task in current and current[task][1].reached}
+        for task in pending - in_flight:
+            task.cancel()
+        if in_flight:
+            log.info(
+                "stopping: waiting up to %s s for %d request(s) in flight",
+                self._options.drain_timeout_s,
+                len(in_flight),
+            )
+            _, late = await asyncio.wait(in_flight, timeout=self._options.drain_timeout_s)
+            for task in late:
+                task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    async def create_one(self, payload: Payload, sending: Sending | None = None) -> RowOutcome:
+        """Create one campaign exactly once; the returned outcome says what happened.
+
+        ``sending`` is kept up to date as the creates go out, for a caller that may cut this short.
+        """
+        state = Sending() if sending is None else sending
 
         async def send() -> Campaign:
-            nonlocal sends
-            sends += 1
-            return await self._client.create_campaign(payload.body)
+            state.sends += 1
+            with on_grant(state.granted):
+                try:
+                    return await self._client.create_campaign(payload.body)
+                except (RateLimitedError, NotSentError, AuthError, TLSError):
+                    state.reached = False  # refused unread, or never sent: this create is not on the server
+                    raise
 
         last_error = ""
         for _ in range(self._options.max_sends):
@@ -224,41 +282,44 @@ class Provisioner:
                 )
                 try:
                     found = await self._look_up(payload.name, sent_at)
-                except ApiError as lookup_error:
+                except (ApiError, ListingError) as lookup_error:
                     # Left in flight on purpose: the next run reconciles it against the server.
                     return self._outcome(
                         payload,
                         Status.UNKNOWN,
-                        sends=sends,
+                        sends=state.sends,
                         error=f"{exc.message}; the look-up that would tell whether it was created failed too "
-                        f"({lookup_error.message}). Run again to reconcile.",
+                        f"({lookup_error}). Run again to reconcile.",
                     )
                 if found is not None:
                     self._ledger.created(self._scope, payload.name, found.id, self._run_id)
-                    return self._outcome(payload, Status.CREATED, found, sends=sends)
+                    return self._outcome(payload, Status.CREATED, found, sends=state.sends)
+                state.reached = False  # looked up and not there: sending it again cannot make a second one
                 continue
             except RejectedError as exc:
                 self._ledger.failed(self._scope, payload.name, exc.message)
-                return self._outcome(payload, Status.FAILED, sends=sends, error=exc.message)
-            except (AuthError, NotSentError, ConfigError) as exc:
+                return self._outcome(payload, Status.FAILED, sends=state.sends, error=exc.message)
+            except (AuthError, TLSError, NotSentError) as exc:
                 self._ledger.failed(self._scope, payload.name, str(exc))
-                raise RunStopped(exc, self._outcome(payload, Status.FAILED, sends=sends, error=str(exc))) from None
+                skipped = self._outcome(payload, Status.SKIPPED, sends=state.sends, error=f"not sent: {exc}")
+                raise RunStopped(exc, skipped) from None
             except RateLimitedError as exc:
                 self._ledger.failed(self._scope, payload.name, exc.message)
                 return self._outcome(
                     payload,
-                    Status.FAILED,
-                    sends=sends,
-                    error=f"still rate-limited after {self._options.retry.max_attempts} tries",
+                    Status.SKIPPED,
+                    sends=state.sends,
+                    error=f"not sent: the server still rate-limited it after {self._options.retry.max_attempts} "
+                    "tries; run again to send it",
                 )
             self._ledger.created(self._scope, payload.name, campaign.id, self._run_id)
-            return self._outcome(payload, Status.CREATED, campaign, sends=sends)
+            return self._outcome(payload, Status.CREATED, campaign, sends=state.sends)
         self._ledger.failed(self._scope, payload.name, last_error)
         return self._outcome(
             payload,
             Status.FAILED,
-            sends=sends,
-            error=f"{last_error} (sent {sends} times; each time the server failed and did not create it)",
+            sends=state.sends,
+            error=f"{last_error} (sent {state.sends} times; each time the server failed and did not create it)",
         )
 
     async def _look_up(self, name: str, sent_at: dt.datetime) -> Campaign | None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Final
 
@@ -28,6 +30,19 @@ MARGIN_FLOOR_S: Final = 0.05
 DEFAULT_MARGIN_S: Final = DEFAULT_WINDOW_S * MARGIN_SHARE
 
 
+_on_grant: ContextVar[Callable[[], None] | None] = ContextVar("provisioner_on_grant", default=None)
+
+
+@contextlib.contextmanager
+def on_grant(callback: Callable[[], None]) -> Iterator[None]:
+    """Have each grant this task gets inside the block call ``callback``: from then on its request may be sent."""
+    token = _on_grant.set(callback)
+    try:
+        yield
+    finally:
+        _on_grant.reset(token)
+
+
 def default_margin(window_s: float) -> float:
     """Return the safety margin for a window: 0.5 s for the vendor's 60 s window, in proportion otherwise."""
     return max(MARGIN_FLOOR_S, window_s * MARGIN_SHARE)
@@ -42,6 +57,8 @@ class LimiterStats:
     waited_s: float
     rate_limited: int
     effective_limit: int
+    in_window: int = 0  # grants still inside the current window
+    held_s: float = 0.0  # how long the next waiter still waits for the window (0: nobody is waiting)
 
 
 class RollingWindowLimiter:
@@ -86,6 +103,7 @@ class RollingWindowLimiter:
         if window_s <= 0 or margin_s < 0:
             raise ValueError(f"need window_s > 0 and margin_s >= 0, not {window_s}, {margin_s}")
         self._rate = rate_per_window
+        self._window = window_s
         self._span = window_s + margin_s
         self._clock = clock
         self._sleep = sleep
@@ -99,16 +117,33 @@ class RollingWindowLimiter:
         self._waits = 0
         self._waited_s = 0.0
         self._rate_limited = 0
+        self._waiting = 0
+
+    @property
+    def rate(self) -> int:
+        """Return the configured limit R."""
+        return self._rate
+
+    @property
+    def window_s(self) -> float:
+        """Return the server's window this limiter paces for (its margin not included)."""
+        return self._window
 
     async def acquire(self) -> None:
         """Wait until a request may be sent, then count it as sent now."""
         asked = self._clock()
-        async with self._lock:
-            now = self._clock()
-            while (wake := self._wake_time(now)) > now:
-                await self._sleep(wake - now)
+        self._waiting += 1
+        try:
+            async with self._lock:
                 now = self._clock()
-            self._log.append(now)
+                while (wake := self._wake_time(now)) > now:
+                    await self._sleep(wake - now)
+                    now = self._clock()
+                self._log.append(now)
+        finally:
+            self._waiting -= 1
+        if (callback := _on_grant.get()) is not None:
+            callback()
         self._grants += 1
         if now > asked:
             self._waits += 1
@@ -136,13 +171,18 @@ class RollingWindowLimiter:
 
     @property
     def stats(self) -> LimiterStats:
-        """Return a snapshot of the counters and the current effective limit."""
+        """Return a snapshot of the counters, the current effective limit and how long waiters are held."""
+        now = self._clock()
+        self._prune(now)
+        held = max(0.0, self._wake_time(now) - now) if self._waiting else 0.0
         return LimiterStats(
             grants=self._grants,
             waits=self._waits,
             waited_s=self._waited_s,
             rate_limited=self._rate_limited,
-            effective_limit=self._limit_at(self._clock()),
+            effective_limit=self._limit_at(now),
+            in_window=len(self._log),
+            held_s=held,
         )
 
     def _prune(self, now: float) -> None:
@@ -177,12 +217,20 @@ class RollingWindowLimiter:
 
 
 def estimate_duration(
-    n_requests: int, rate: int, window_s: float = DEFAULT_WINDOW_S, *, margin_s: float | None = None
+    n_requests: int,
+    rate: int,
+    window_s: float = DEFAULT_WINDOW_S,
+    *,
+    margin_s: float | None = None,
+    used: int = 0,
 ) -> float:
-    """Return the least time n requests take under the limiter: the first R at once, then R per window."""
-    if n_requests < 0 or rate < 1:
-        raise ValueError(f"need n_requests >= 0 and rate >= 1, not {n_requests}, {rate}")
+    """Return the least time n more requests wait for the limiter when ``used`` grants already fill the window.
+
+    The first R of all the requests (``used`` counted) go at once, then R per window; 0 means no wait at all.
+    """
+    if n_requests < 0 or rate < 1 or used < 0:
+        raise ValueError(f"need n_requests >= 0, rate >= 1 and used >= 0, not {n_requests}, {rate}, {used}")
     if n_requests == 0:
         return 0.0
     margin_s = default_margin(window_s) if margin_s is None else margin_s
-    return (math.ceil(n_requests / rate) - 1) * (window_s + margin_s)
+    return (math.ceil((n_requests + used) / rate) - 1) * (window_s + margin_s)
