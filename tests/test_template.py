@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 import provisioner._cli.template  # noqa: F401  (registers the command)
 from provisioner._cli._app import app
 from provisioner.workbook import spec
-from provisioner.workbook.template import _list_formula, write_template
+from provisioner.workbook.template import list_formula, write_template
 
 COMMITTED = Path(__file__).resolve().parents[1] / "templates" / "campaigns-template.xlsx"
 LAST_ROW = 2001  # the brief: validations and formats cover rows 2..2001
@@ -256,11 +256,11 @@ def test_creation_time_is_fixed(book: Workbook) -> None:
 
 
 def test_dropdown_formula_refuses_what_excel_cannot_hold() -> None:
-    assert _list_formula(("A", "B")) == '"A,B"'
+    assert list_formula(("A", "B")) == '"A,B"'
     with pytest.raises(ValueError, match="comma"):
-        _list_formula(("A,B",))
+        list_formula(("A,B",))
     with pytest.raises(ValueError, match="255"):
-        _list_formula(tuple(f"choice{i}" for i in range(40)))
+        list_formula(tuple(f"choice{i}" for i in range(40)))
 
 
 def contents(path: Path) -> dict[str, object]:

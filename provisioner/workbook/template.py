@@ -111,7 +111,7 @@ def _other_spellings(column: Column) -> tuple[str, ...]:
     return tuple(others)
 
 
-def _list_formula(choices: Sequence[str]) -> str:
+def list_formula(choices: Sequence[str]) -> str:
     """Return the inline list formula of an Excel dropdown offering ``choices``."""
     if any("," in choice for choice in choices):
         raise ValueError(f"a dropdown choice cannot contain a comma: {choices!r}")
@@ -157,9 +157,9 @@ def _validation(column: Column, cells: str) -> DataValidation:
     """Build one column's validation: its dropdown or limits, if any, and a prompt saying what it accepts."""
     rule: dict[str, str] = {}
     if column.kind == "day":
-        rule = {"type": "list", "formula1": _list_formula(_DAY_SUGGESTIONS)}
+        rule = {"type": "list", "formula1": list_formula(_DAY_SUGGESTIONS)}
     elif column.choices:
-        rule = {"type": "list", "formula1": _list_formula(column.choices)}
+        rule = {"type": "list", "formula1": list_formula(column.choices)}
     elif column.bounds is not None:
         low, high = column.bounds
         rule = {"type": "whole", "operator": "between", "formula1": str(low), "formula2": str(high)}
