@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from provisioner.provision.payloads import build_payloads
+from provisioner.workbook.codes import Code, markdown
 from provisioner.workbook.load import load_workbook
 from provisioner.workbook.template import write_template
 from provisioner.workbook.validate import validate
@@ -178,3 +179,14 @@ def test_typo_hints_are_bounded_but_every_problem_is_reported(tmp_path: Path) ->
     missing = [p for p in check(path).problems if p.code == "no_calling_hours"]
     assert len(missing) == n
     assert sum("Did you mean 'Hours" in p.message for p in missing) == 200
+
+
+def test_the_problem_codes_doc_is_generated_from_the_registry() -> None:
+    doc = Path(__file__).parent.parent / "docs" / "problem-codes.md"
+    assert doc.read_text(encoding="utf-8") == markdown(), (
+        "docs/problem-codes.md is stale: run python -m provisioner.workbook.codes > docs/problem-codes.md"
+    )
+
+
+def test_every_code_has_a_description() -> None:
+    assert all(code.description for code in Code)

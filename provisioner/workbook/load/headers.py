@@ -9,6 +9,7 @@ from openpyxl.utils.cell import get_column_letter
 
 from provisioner.errors import InputError
 from provisioner.workbook import spec
+from provisioner.workbook.codes import Code
 from provisioner.workbook.load.grid import Grid, Limits, blank, some, text
 from provisioner.workbook.load.sheet import Sheet
 from provisioner.workbook.problems import Problem
@@ -40,10 +41,9 @@ def to_sheet(name: str, grid: Grid, limits: Limits, problems: list[Problem]) -> 
                 empty_sheet.problem(
                     1,
                     None,
-                    "unknown_column",
+                    Code.UNKNOWN_COLUMN,
                     f'Column "{header}" is not one this tool reads; it is ignored.',
                     header,
-                    severity="warning",
                 )
             )
             continue
@@ -52,7 +52,7 @@ def to_sheet(name: str, grid: Grid, limits: Limits, problems: list[Problem]) -> 
                 empty_sheet.problem(
                     1,
                     None,
-                    "duplicate_column",
+                    Code.DUPLICATE_COLUMN,
                     f'Columns "{headers[column.key]}" and "{header}" both mean {column.label}; keep only one.',
                     header,
                 )
@@ -67,7 +67,7 @@ def to_sheet(name: str, grid: Grid, limits: Limits, problems: list[Problem]) -> 
                 empty_sheet.problem(
                     1,
                     None,
-                    "missing_column",
+                    Code.MISSING_COLUMN,
                     f'The required column "{column.label}" is missing. Accepted headers: {spellings} '
                     "(case, spaces and punctuation do not count).",
                 )

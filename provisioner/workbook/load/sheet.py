@@ -9,7 +9,8 @@ from typing import Literal
 import pandas as pd
 
 from provisioner.workbook import spec
-from provisioner.workbook.problems import Problem, Severity, show_value
+from provisioner.workbook.codes import Code
+from provisioner.workbook.problems import Problem, show_value
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,9 @@ class Sheet:
         self,
         row: int | None,
         key: str | None,
-        code: str,
+        code: Code,
         message: str,
         value: object = None,
-        severity: Severity = "error",
     ) -> Problem:
         """Make the problem record for a cell, row or column of this sheet (the one place problems are made)."""
         return Problem(
@@ -45,7 +45,7 @@ class Sheet:
             value=show_value(value),
             code=code,
             message=message,
-            severity=severity,
+            severity="warning" if code.warns else "error",
         )
 
 
