@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import unicodedata
 from collections import defaultdict
 from collections.abc import Callable
-from difflib import get_close_matches
+from difflib import SequenceMatcher, get_close_matches
 from typing import Final, NamedTuple
 
 import pandas as pd
@@ -125,7 +126,7 @@ def check_links(
             continue
         column = "calling_hours" if explicit else "name"
         target = key if explicit else name
-        hint = suggest_key(folded)
+        hint = suggest_key(folded, str(target))
         problems.append(
             camp_sheet.problem(
                 row,
@@ -142,20 +143,25 @@ def check_links(
     ]
     if not unused:
         return problems
+    # A campaign with its own Calling Hours Key does not use rows keyed by its name; a hint would name it back.
+    keyed = {fold_key(n): (row, n, k) for row, n, k in zip(rows, names, keys, strict=True) if n and k}
     suggest_name = _Hints(
         sorted({fold_key(n) for n in names if n} | used), 0.75, lambda folded: _original_name(campaigns, folded)
     )
     for row, key, folded in unused:
-        problems.append(
-            hours_sheet.problem(
-                row,
-                "campaign",
-                Code.UNUSED_HOURS_KEY,
-                f"No campaign uses the calling hours '{key}' (it matches no campaign name or Calling Hours Key; "
-                f"usually a typo).{suggest_name(folded)}",
-                key,
+        if folded in keyed:
+            campaign_row, name, own_key = keyed[folded]
+            message = (
+                f"No campaign uses the calling hours '{key}': campaign '{name}' on row {campaign_row} has this name "
+                f"but uses the calling hours '{own_key}' of its Calling Hours Key column; empty that cell to use "
+                "these rows instead."
             )
-        )
+        else:
+            message = (
+                f"No campaign uses the calling hours '{key}' (it matches no campaign name or Calling Hours Key; "
+                f"usually a typo).{suggest_name(folded, str(key))}"
+            )
+        problems.append(hours_sheet.problem(row, "campaign", Code.UNUSED_HOURS_KEY, message, key))
     return problems
 
 
@@ -174,13 +180,39 @@ class _Hints:
         self._original = original
         self._found: dict[str, str] = {}
 
-    def __call__(self, folded: str) -> str:
+    def __call__(self, folded: str, miss: str) -> str:
+        """Return the hint for a miss (``folded`` as :func:`fold_key` folds ``miss``), or an empty string."""
         if folded not in self._found:
             if len(self._found) >= self.MAX_HINTS:
                 return ""
             near = get_close_matches(folded, self._candidates, n=1, cutoff=self._cutoff)
-            self._found[folded] = f" Did you mean '{self._original(near[0])}'?" if near else ""
+            self._found[folded] = _hint(miss, self._original(near[0])) if near else ""
         return self._found[folded]
+
+
+def _hint(miss: str, near: str) -> str:
+    """Suggest ``near`` for ``miss``; when they differ only in characters that do not show, name those instead."""
+    differences = [
+        (miss[i1:i2], near[j1:j2])
+        for tag, i1, i2, j1, j2 in SequenceMatcher(None, miss, near, autojunk=False).get_opcodes()
+        if tag != "equal"
+    ]
+    if all(_plain(ours) and _plain(theirs) for ours, theirs in differences):
+        return f" Did you mean '{near}'?"
+    shown = "; ".join(
+        f"this has {_characters(ours)} where that has {_characters(theirs)}" for ours, theirs in differences[:3]
+    )
+    return f" It looks like '{near}' but differs in characters that may not show: {shown}. Retype one of them."
+
+
+def _plain(text: str) -> bool:
+    """Tell whether a text holds only printable ASCII characters, which every reader sees as they are."""
+    return text.isascii() and text.isprintable()
+
+
+def _characters(text: str) -> str:
+    """Name the characters of a short text by code point and Unicode name; 'nothing' for none."""
+    return ", ".join(f"U+{ord(c):04X} ({unicodedata.name(c, 'unnamed')})" for c in text) or "nothing"
 
 
 def _original_key(hours: pd.DataFrame, folded: str) -> str:

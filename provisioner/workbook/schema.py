@@ -86,10 +86,11 @@ def schema_problems(sheet: Sheet, typed: pd.DataFrame, already: set[tuple[int, s
         for case in exc.failure_cases.itertuples(index=False):
             key = str(case.column)
             row = case.index
-            if row is None or (row, key) in already or key not in columns:
+            # A column absent from the file is one missing-column problem, not one problem per row.
+            if row is None or (row, key) in already or key not in columns or key not in sheet.frame:
                 continue
             column = columns[key]
-            raw = sheet.frame.at[row, key] if key in sheet.frame else None
+            raw = sheet.frame.at[row, key]
             if case.check == _NOT_NULLABLE:
                 problems.append(sheet.problem(row, key, Code.MISSING_VALUE, f"{column.label} is required.", raw))
                 continue

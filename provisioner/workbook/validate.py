@@ -144,7 +144,9 @@ def validate(workbook: Workbook) -> Validated:
     problems += duplicate_names(camp_sheet, campaigns)
     hours_keys = _folded(hours["campaign"].tolist())
     windows = windows_by_key(hours_sheet, hours, hours_keys, problems)
-    problems += check_links(camp_sheet, hours_sheet, campaigns, hours, hours_keys, windows)
+    # Without the name or key column every campaign and every hours row would be reported as unlinked.
+    if "name" in camp_sheet.frame and "campaign" in hours_sheet.frame:
+        problems += check_links(camp_sheet, hours_sheet, campaigns, hours, hours_keys, windows)
 
     problems.sort(key=sort_key)
     return Validated(workbook, campaigns, windows, tuple(problems), _blocked(workbook, campaigns, hours, problems))
@@ -162,8 +164,12 @@ def _blocked(
     """Say, for every campaign row that must not be sent, why (its own problems or its hours' problems)."""
     reasons: dict[int, list[str]] = defaultdict(list)
     bad_hours: dict[str, list[int]] = defaultdict(list)
+    # A missing column is reported once, on the header row, but no row can be sent without it.
+    missing = [p.message for p in problems if p.code == Code.MISSING_COLUMN]
+    for row in campaigns.index.tolist() if missing else ():
+        reasons[row].extend(missing)
     for p in errors_only(problems):
-        if p.row is None:
+        if p.row is None or p.code == Code.MISSING_COLUMN:
             continue
         if p.sheet == workbook.campaigns.title:
             reasons[p.row].append(p.message)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from difflib import get_close_matches
 from typing import Final
 
 import pandas as pd
@@ -15,6 +16,8 @@ from provisioner.workbook.load.sheet import Sheet
 from provisioner.workbook.problems import Problem
 
 HEADER_SEARCH_ROWS: Final = 20
+#: How alike (0 to 1) an unknown header and a column's spelling must be for a 'did you mean'.
+HINT_CUTOFF: Final = 0.75
 
 
 def to_sheet(name: str, grid: Grid, limits: Limits, problems: list[Problem]) -> Sheet:
@@ -31,21 +34,14 @@ def to_sheet(name: str, grid: Grid, limits: Limits, problems: list[Problem]) -> 
     source_names: list[str] = []
     empty_sheet = Sheet(name, grid.title, pd.DataFrame(), pd.DataFrame(), {})
     outcome_columns = _outcome_columns(name, grid.title, raw_headers)
+    unknown: list[tuple[int, str]] = []
     for pos, header in enumerate(raw_headers):
         source_names.append(header or f"(column {get_column_letter(pos + 1)})")
         if not header or pos < outcome_columns:
             continue
         column = index.get(spec.normalize_header(header))
         if column is None:
-            problems.append(
-                empty_sheet.problem(
-                    1,
-                    None,
-                    Code.UNKNOWN_COLUMN,
-                    f'Column "{header}" is not one this tool reads; it is ignored.',
-                    header,
-                )
-            )
+            unknown.append((pos, header))
             continue
         if column.key in headers:
             problems.append(
@@ -55,23 +51,42 @@ def to_sheet(name: str, grid: Grid, limits: Limits, problems: list[Problem]) -> 
                     Code.DUPLICATE_COLUMN,
                     f'Columns "{headers[column.key]}" and "{header}" both mean {column.label}; keep only one.',
                     header,
+                    position=pos,
                 )
             )
             continue
         headers[column.key] = header
         positions[column.key] = pos
-    for column in columns:
-        if column.required and column.key not in headers:
-            spellings = ", ".join(f'"{s}"' for s in dict.fromkeys((column.label, column.key, *column.api)))
-            problems.append(
-                empty_sheet.problem(
-                    1,
-                    None,
-                    Code.MISSING_COLUMN,
-                    f'The required column "{column.label}" is missing. Accepted headers: {spellings} '
-                    "(case, spaces and punctuation do not count).",
-                )
+    absent = [column for column in columns if column.key not in headers]
+    meant = _misspelt(unknown, absent)
+    for pos, header in unknown:
+        column = meant.get(pos)
+        if column is None or not column.required:
+            hint = f' Did you mean "{column.label}"?' if column else ""
+            message = f'Column "{header}" is not one this tool reads; it is ignored.{hint}'
+            problems.append(empty_sheet.problem(1, None, Code.UNKNOWN_COLUMN, message, header, position=pos))
+    typos = {column.key: (pos, raw_headers[pos]) for pos, column in meant.items()}
+    for column in absent:
+        if not column.required:
+            continue
+        if column.key in typos:
+            pos, header = typos[column.key]
+            message = (
+                f'Column "{header}" is not one this tool reads. Did you mean "{column.label}"? The required '
+                f'column "{column.label}" is missing.'
             )
+            problems.append(empty_sheet.problem(1, None, Code.MISSING_COLUMN, message, header, position=pos))
+            continue
+        spellings = ", ".join(f'"{s}"' for s in dict.fromkeys((column.label, column.key, *column.api)))
+        problems.append(
+            empty_sheet.problem(
+                1,
+                None,
+                Code.MISSING_COLUMN,
+                f'The required column "{column.label}" is missing. Accepted headers: {spellings} '
+                "(case, spaces and punctuation do not count).",
+            )
+        )
     _refuse_error_cells(grid, positions, raw_headers)
     body = [r if len(r) == width else r + [""] * (width - len(r)) for r in rows[1:]]
     row_numbers = range(2, 2 + len(body))
@@ -84,7 +99,20 @@ def to_sheet(name: str, grid: Grid, limits: Limits, problems: list[Problem]) -> 
     frame = pd.DataFrame(
         {key: source.iloc[:, pos - outcome_columns] for key, pos in positions.items()}, index=rows_index, dtype=object
     )
-    return Sheet(name, grid.title, frame, source, headers)
+    return Sheet(name, grid.title, frame, source, headers, positions)
+
+
+def _misspelt(unknown: list[tuple[int, str]], absent: list[spec.Column]) -> dict[int, spec.Column]:
+    """Say which absent column each unknown header most likely misspells (position -> column), each column once."""
+    spellings = {spec.normalize_header(s): c for c in absent for s in c.spellings()}
+    meant: dict[int, spec.Column] = {}
+    for pos, header in unknown:
+        near = get_close_matches(spec.normalize_header(header), list(spellings), n=1, cutoff=HINT_CUTOFF)
+        if near:
+            column = spellings[near[0]]
+            meant[pos] = column
+            spellings = {k: c for k, c in spellings.items() if c is not column}
+    return meant
 
 
 def _outcome_columns(name: str, title: str, headers: list[str]) -> int:

@@ -10,6 +10,7 @@ import pandas as pd
 
 from provisioner.workbook import spec
 from provisioner.workbook.codes import Code
+from provisioner.workbook.load.extent import cell_name
 from provisioner.workbook.problems import Problem, show_value
 
 
@@ -22,6 +23,7 @@ class Sheet:
     frame: pd.DataFrame  # known columns, keyed by Column.key; object dtype, cell values untouched
     source: pd.DataFrame  # every column under its header as written (for the results workbook)
     headers: dict[str, str]  # Column.key -> header as written in the file
+    positions: dict[str, int] = field(default_factory=dict)  # Column.key -> its column in the file, from 0
 
     def header(self, key: str) -> str:
         """Return the header of a column as written in the file, or its template label if absent."""
@@ -36,8 +38,15 @@ class Sheet:
         code: Code,
         message: str,
         value: object = None,
+        *,
+        position: int | None = None,
     ) -> Problem:
-        """Make the problem record for a cell, row or column of this sheet (the one place problems are made)."""
+        """Make the problem record for a cell, row or column of this sheet (the one place problems are made).
+
+        ``position`` places a problem about a header that no column key names (from 0, as ``positions``).
+        """
+        if position is None and key is not None:
+            position = self.positions.get(key)
         return Problem(
             sheet=self.title,
             row=int(row) if row is not None else None,
@@ -46,6 +55,7 @@ class Sheet:
             code=code,
             message=message,
             severity="warning" if code.warns else "error",
+            cell=cell_name(int(row), position + 1) if row is not None and position is not None else None,
         )
 
 
