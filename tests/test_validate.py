@@ -242,3 +242,34 @@ def test_a_hint_that_would_look_like_the_name_itself_names_the_hidden_characters
     messages = [p.message for p in result.problems]
     assert len(messages) == 2
     assert all("Did you mean" not in m and "U+00AD (SOFT HYPHEN)" in m for m in messages)
+
+
+def test_problems_name_the_cell_people_look_for(tmp_path: Path) -> None:
+    result = check(write_book(tmp_path / "a.xlsx", [campaign(), campaign(name="Other", priority=7)]))
+    (problem,) = result.problems
+    assert problem.cell == "E3"
+    assert problem.location == 'Campaigns!E3 (row 3, column "Priority")'
+    assert problem.as_dict()["cell"] == "E3"
+
+
+def test_contact_lists_separated_by_commas_only_warn(tmp_path: Path) -> None:
+    result = check(write_book(tmp_path / "a.xlsx", [campaign(contact_lists="East, West")]))
+    (problem,) = result.problems
+    assert (problem.code, problem.severity, problem.cell) == ("comma_separated_lists", "warning", "C2")
+    assert "separated by ; or line breaks, not commas" in problem.message
+    assert result.valid and result.campaigns.at[2, "contact_lists"] == ["East, West"]
+
+
+@pytest.mark.parametrize(
+    ("zone", "code", "instead"),
+    [
+        ("EST", "legacy_timezone", "America/New_York"),
+        ("cet", "legacy_timezone", "Europe/Paris"),
+        ("PST", "unknown_timezone", "America/Los_Angeles"),
+    ],
+)
+def test_zone_abbreviations_say_which_iana_zone_to_use(tmp_path: Path, zone: str, code: str, instead: str) -> None:
+    result = check(write_book(tmp_path / "a.xlsx", [campaign(timezone=zone)]))
+    (problem,) = result.problems
+    assert problem.code == code and instead in problem.message
+    assert result.valid == (code == "legacy_timezone")

@@ -77,6 +77,11 @@ def parse_names(value: object) -> list[str]:
     return [part.strip() for part in re.split(r"[;\n\r]+", parse_text(value)) if part.strip()]
 
 
+def comma_separated(names: list[str]) -> bool:
+    """Tell whether a list of names looks separated by commas, which :func:`parse_names` reads as one name."""
+    return any("," in name for name in names)
+
+
 _INT_TEXT = re.compile(r"^[+-]?\d+(?:\.0*)?$")
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+$")
 
@@ -153,6 +158,38 @@ def _zones() -> dict[str, str]:
     return {name.casefold(): name for name in zoneinfo.available_timezones()}
 
 
+#: Abbreviations people type for a time zone, and the IANA zone of the place they usually mean. Some are
+#: zone names too (EST, CET…) but fixed offsets or old rules: the place's zone follows its daylight saving.
+ABBREVIATED_ZONES: Final[dict[str, str]] = {
+    "est": "America/New_York",
+    "edt": "America/New_York",
+    "est5edt": "America/New_York",
+    "cst": "America/Chicago",
+    "cdt": "America/Chicago",
+    "cst6cdt": "America/Chicago",
+    "mst": "America/Denver (or America/Phoenix, which has no daylight saving)",
+    "mdt": "America/Denver",
+    "mst7mdt": "America/Denver",
+    "pst": "America/Los_Angeles",
+    "pdt": "America/Los_Angeles",
+    "pst8pdt": "America/Los_Angeles",
+    "akst": "America/Anchorage",
+    "hst": "Pacific/Honolulu",
+    "wet": "Europe/Lisbon",
+    "bst": "Europe/London",
+    "cet": "Europe/Paris or Europe/Berlin (the country's capital)",
+    "cest": "Europe/Paris or Europe/Berlin (the country's capital)",
+    "met": "Europe/Paris or Europe/Berlin (the country's capital)",
+    "eet": "Europe/Athens or Europe/Helsinki (the country's capital)",
+    "aest": "Australia/Sydney (or Australia/Brisbane, which has no daylight saving)",
+}
+
+
+def abbreviated_zone(zone: str) -> str | None:
+    """Return the IANA zone to use instead of a legacy abbreviation such as EST or CET, else None."""
+    return ABBREVIATED_ZONES.get(zone.casefold())
+
+
 def parse_timezone(value: object) -> str:
     """Read an IANA time zone name (case-insensitive) and return its canonical spelling."""
     text = parse_text(value)
@@ -160,6 +197,9 @@ def parse_timezone(value: object) -> str:
     canonical = zones.get(text.casefold().replace(" ", "_"))
     if canonical is not None:
         return canonical
+    instead = abbreviated_zone(text)
+    if instead is not None:
+        raise CellError(Code.UNKNOWN_TIMEZONE, f"is an abbreviation, not a time zone name: use {instead}.")
     near = get_close_matches(text.casefold().replace(" ", "_"), list(zones), n=1, cutoff=0.75)
     hint = f" Did you mean {zones[near[0]]}?" if near else ""
     raise CellError(

@@ -88,6 +88,14 @@ class _Unreadable(NamedTuple):
     shows_value: bool
 
 
+class _Warned(NamedTuple):
+    """A value that reads, with a warning it raises on every row that holds it."""
+
+    value: object
+    code: Code
+    message: str
+
+
 def _typed(sheet: Sheet, problems: list[Problem], failed: set[tuple[int, str]]) -> pd.DataFrame:
     """Pass 1: read every cell of every known column into its typed value."""
     rows = sheet.frame.index.tolist()
@@ -111,6 +119,9 @@ def _typed(sheet: Sheet, problems: list[Problem], failed: set[tuple[int, str]]) 
                 problems.append(sheet.problem(row, column.key, outcome.code, outcome.message, shown))
                 failed.add((row, column.key))
                 outcome = None
+            elif isinstance(outcome, _Warned):
+                problems.append(sheet.problem(row, column.key, outcome.code, outcome.message, raw))
+                outcome = outcome.value
             values.append(outcome)
         out[column.key] = values
     return pd.DataFrame(out, index=sheet.frame.index, dtype=object)
@@ -125,9 +136,30 @@ def _read(raw: object, column: spec.Column, parse: Parser) -> object:
     if cells.is_blank(raw):
         return column.default
     try:
-        return parse(raw)
+        value = parse(raw)
     except cells.CellError as err:
         return _Unreadable(err.code, f"{column.label} {err.message}", shows_value=True)
+    return _warned(value, column) or value
+
+
+def _warned(value: object, column: spec.Column) -> _Warned | None:
+    """Say what looks wrong in a value that reads (it is still sent): commas between lists, zone abbreviations."""
+    if isinstance(value, list) and cells.comma_separated(value):
+        return _Warned(
+            value,
+            Code.COMMA_SEPARATED_LISTS,
+            f"{column.label} are separated by ; or line breaks, not commas: this cell is read as "
+            f"{len(value)} list(s) named {', '.join(repr(v) for v in value)}. "
+            "If a list name holds a comma, ignore this.",
+        )
+    if column.kind == "timezone" and (instead := cells.abbreviated_zone(str(value))):
+        return _Warned(
+            value,
+            Code.LEGACY_TIMEZONE,
+            f"{column.label} {value} is a legacy abbreviation with fixed or old rules; use {instead}, the zone of "
+            "the place, which follows its daylight saving.",
+        )
+    return None
 
 
 def validate(workbook: Workbook) -> Validated:
