@@ -31,9 +31,9 @@ class Extent(NamedTuple):
 class BeyondLastColumn(ValueError):
     """A cell placed right of column XFD, where no spreadsheet puts one."""
 
-    def __init__(self, cell: str) -> None:
-        super().__init__(cell)
-        self.cell = cell
+    def __init__(self, column: str) -> None:
+        super().__init__(column)
+        self.column = column  # its letters, or its number when it has none
 
 
 def check_sheet_xml(xml: bytes, where: str, limits: Limits) -> tuple[ErrorCell, ...]:
@@ -43,8 +43,8 @@ def check_sheet_xml(xml: bytes, where: str, limits: Limits) -> tuple[ErrorCell, 
         extent = walk_extent(xml) if any(p.search(xml) for p in _CELLS_WITHOUT_REF) else ref_extent(xml)
     except BeyondLastColumn as exc:
         raise InputError(
-            f"{where}: cell {exc.cell} lies beyond column XFD, the last one a spreadsheet has, so no spreadsheet "
-            "program wrote this file. Open it in one and save it again.",
+            f"{where}: a cell in column {exc.column} lies beyond column XFD, the last one a spreadsheet has, so no "
+            "spreadsheet program wrote this file. Open it in one and save it again.",
         ) from None
     if extent.rows > limits.max_rows + 1:  # + the header row
         raise InputError(
@@ -77,7 +77,7 @@ def column_number(letters: bytes) -> int:
 def cell_name(row: int, column: int) -> str:
     """Name a cell as a spreadsheet does, e.g. ``C7``, from its row and column numbers (from 1)."""
     if column > LAST_COLUMN:
-        raise BeyondLastColumn(f"column {column:,} of row {row:,}")
+        raise BeyondLastColumn(f"{column:,}")
     return f"{get_column_letter(column)}{row}"
 
 
