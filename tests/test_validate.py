@@ -273,3 +273,12 @@ def test_zone_abbreviations_say_which_iana_zone_to_use(tmp_path: Path, zone: str
     (problem,) = result.problems
     assert problem.code == code and instead in problem.message
     assert result.valid == (code == "legacy_timezone")
+
+
+def test_a_misspelt_optional_header_only_warns_with_its_hint(tmp_path: Path) -> None:
+    rows = [campaign(calling_hours="Office")]
+    book = write_book(tmp_path / "a.xlsx", rows, [window("Office")], headers={"calling_hours": "Calling Hours Kye"})
+    result = check(book)
+    first = result.problems[0]
+    assert (first.code, first.severity, first.cell) == ("unknown_column", "warning", "O1")
+    assert first.message.endswith('Did you mean "Calling Hours Key"?')
