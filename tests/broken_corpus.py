@@ -566,7 +566,7 @@ CASES: tuple[Case, ...] = (
         "duplicate-headers",
         "Added a second Priority column, headed 'priority ' (other case, trailing space)",
         _edit(_duplicate_header),
-        ('Columns "Priority" and "priority" both mean Priority', "Campaigns row 1"),
+        ('Columns "Priority" and "priority" both mean Priority', "Campaigns!O1 (row 1)"),
     ),
     Case(
         "header-on-row-3",
@@ -590,13 +590,13 @@ CASES: tuple[Case, ...] = (
         "merged-cells",
         "Merged one hours key over two rows instead of repeating it",
         _merge_key,
-        ("part of the merged cells A2:A3", "CallingHours row 3"),
+        ("part of the merged cells A2:A3", 'CallingHours!A3 (row 3, column "Campaign or Hours Key")'),
     ),
     Case(
         "merged-whole-rows",
         "Selected 2,000 whole rows of CallingHours and pressed Merge (a range out to column XFD)",
         _merge_rows,
-        ("part of the merged cells A3:XFD2001", "CallingHours row 4"),
+        ("part of the merged cells A3:XFD2001", "CallingHours!B4 (row 4"),
     ),
     Case(
         "formulas-not-calculated",
@@ -669,7 +669,7 @@ CASES: tuple[Case, ...] = (
             "xl/worksheets/sheet1.xml",
             lambda xml: xml.replace(b"<t>Spring Renewals East</t>", b"<t>" + _encoded("Spring\x07 Renewals") + b"</t>"),
         ),
-        ('Campaigns row 2, column "Campaign Name"', "invisible control characters"),
+        ('Campaigns!A2 (row 2, column "Campaign Name")', "invisible control characters"),
     ),
     Case(
         "rtl-name-control-character",
@@ -678,37 +678,37 @@ CASES: tuple[Case, ...] = (
             "xl/worksheets/sheet1.xml",
             lambda xml: xml.replace(b"<t>Spring Renewals East</t>", b"<t>" + _encoded(_RTL_NAME) + b"</t>"),
         ),
-        ('Campaigns row 2, column "Campaign Name"', "invisible control characters"),
+        ('Campaigns!A2 (row 2, column "Campaign Name")', "invisible control characters"),
     ),
     Case(
         "emoji-name-too-long",
         f"Named a campaign with emoji, {len(_EMOJI_NAME)} characters (the platform allows 48)",
         _rows([campaign(name=_EMOJI_NAME)], [window(_EMOJI_NAME)]),
-        (f"Campaign Name is {len(_EMOJI_NAME)} characters long", 'Campaigns row 2, column "Campaign Name"'),
+        (f"Campaign Name is {len(_EMOJI_NAME)} characters long", 'Campaigns!A2 (row 2, column "Campaign Name")'),
     ),
     Case(
         "names-differ-in-case",
         "Named two campaigns 'Spring Renewals East' and 'spring renewals east ' (case, trailing space)",
         _rows([campaign(), campaign(name="spring renewals east ")], [window(NAME)]),
-        ("Another campaign on row 2 has the same name", 'Campaigns row 3, column "Campaign Name"'),
+        ("Another campaign on row 2 has the same name", 'Campaigns!A3 (row 3, column "Campaign Name")'),
     ),
     Case(
         "number-as-text-with-unit",
         "Typed the ring time as text with its unit, '30 s'",
         _rows([campaign(max_ring_time="30 s")]),
-        ("Max Ring Time (s) must be a whole number", 'Campaigns row 2, column "Max Ring Time (s)"'),
+        ("Max Ring Time (s) must be a whole number", 'Campaigns!L2 (row 2, column "Max Ring Time (s)")'),
     ),
     Case(
         "phone-stored-as-number",
         "Typed the caller ID into a number cell: Excel dropped the + (14155550123)",
         _rows([campaign(caller_id=14155550123)]),
-        ("Caller ID was stored as a number (14155550123)", 'Campaigns row 2, column "Caller ID"'),
+        ("Caller ID was stored as a number (14155550123)", 'Campaigns!F2 (row 2, column "Caller ID")'),
     ),
     Case(
         "date-where-time-belongs",
         "Typed a date and time (3/3/2025 9:00) where a time of day belongs",
         _rows([campaign()], [window(NAME, start=dt.datetime(2025, 3, 3, 9, 0))]),
-        ("Start holds a date (2025-03-03)", 'CallingHours row 2, column "Start"'),
+        ("Start holds a date (2025-03-03)", 'CallingHours!C2 (row 2, column "Start")'),
     ),
     # --- CSV folders
     Case(

@@ -16,9 +16,10 @@ import openpyxl
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from openpyxl.utils.cell import get_column_letter
 
 from provisioner.sandbox import SandboxConfig
-from provisioner.workbook.load import _above, _column_letters, _Extent, _letters_above, _ref_extent, _walk_extent
+from provisioner.workbook.load.extent import Extent, letters_above, numbers_above, ref_extent, walk_extent
 from tests.broken_corpus import (
     ACCEPTED,
     CASES,
@@ -145,7 +146,7 @@ def _sheet_xml(cells: list[tuple[int, int, bool]], *, refs: bool = True) -> byte
     """Write cells as a sheet does: a value cell has <v>, a styled empty one is self-closing; rows in any order."""
     rows: dict[int, list[bytes]] = {}
     for row, column, value in cells:
-        ref = f' r="{_column_letters(column)}{row}"' if refs else ""
+        ref = f' r="{get_column_letter(column)}{row}"' if refs else ""
         rows.setdefault(row, []).append(f"<c{ref}><v>1</v></c>".encode() if value else f'<c{ref} s="1"/>'.encode())
     body = b"".join(f'<row r="{row}">'.encode() + b"".join(items) + b"</row>" for row, items in rows.items())
     return b"<worksheet><sheetData>" + body + b"</sheetData></worksheet>"
@@ -157,7 +158,7 @@ def test_the_extent_is_the_last_row_and_column_holding_a_value(cells: list[tuple
     if far:  # put the cells out of the tail the scan reads first, which then holds only A1
         cells = [*cells, (1, 1, True)]
         xml = xml.replace(b"</sheetData>", b" " * 100_000 + b'<row r="1"><c r="A1"><v>1</v></c></row></sheetData>')
-    extent = _ref_extent(xml)
+    extent = ref_extent(xml)
     values = [(row, column) for row, column, value in cells if value]
     assert (extent.rows, extent.columns) == (
         max((r for r, _ in values), default=0),
@@ -168,22 +169,22 @@ def test_the_extent_is_the_last_row_and_column_holding_a_value(cells: list[tuple
 @given(cells)
 def test_walking_the_cells_agrees_with_reading_their_references(cells: list[tuple[int, int, bool]]) -> None:
     xml = _sheet_xml(cells)
-    assert _walk_extent(xml)[:2] == _ref_extent(xml)[:2]
+    assert walk_extent(xml)[:2] == ref_extent(xml)[:2]
 
 
 def test_a_cell_without_a_reference_is_placed_after_the_one_before() -> None:
     xml = b'<sheetData><row r="1048576"><c r="B1048576"><v>1</v></c><c t="n"><v>2</v></c></row></sheetData>'
-    assert _walk_extent(xml) == _Extent(1_048_576, 3, "C1048576", "C1048576")
+    assert walk_extent(xml) == Extent(1_048_576, 3, "C1048576", "C1048576")
 
 
 @given(st.integers(0, 10**8), st.integers(0, 10**8))
 def test_above_matches_exactly_the_greater_numbers(number: int, other: int) -> None:
-    assert bool(re.fullmatch(_above(number), str(other).encode())) == (other > number)
+    assert bool(re.fullmatch(numbers_above(number), str(other).encode())) == (other > number)
 
 
 @given(st.integers(0, 16_384), st.integers(1, 16_384), st.booleans())
 def test_letters_above_match_exactly_the_later_columns(column: int, other: int, lower: bool) -> None:
-    letters = _column_letters(other)
-    assert bool(re.fullmatch(_letters_above(column), (letters.lower() if lower else letters).encode())) == (
+    letters = get_column_letter(other)
+    assert bool(re.fullmatch(letters_above(column), (letters.lower() if lower else letters).encode())) == (
         other > column
     )

@@ -57,7 +57,7 @@ def test_validate_exit_codes_and_json(cli, tmp_path: Path) -> None:
     assert bad.exit_code == ExitCode.INVALID
     payload = json.loads(bad.output)
     assert payload["valid"] is False and payload["campaigns"] == 14
-    assert set(payload["issues"][0]) == {"sheet", "row", "column", "value", "code", "message", "severity"}
+    assert set(payload["issues"][0]) == {"sheet", "row", "column", "value", "code", "message", "severity", "cell"}
 
 
 def test_validate_caps_the_screen_and_writes_every_problem_to_the_report(cli, tmp_path: Path) -> None:

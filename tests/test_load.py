@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from provisioner.errors import InputError
 from provisioner.workbook import spec
 from provisioner.workbook.load import Limits, load_workbook
+from provisioner.workbook.load.extent import check_sheet_xml
 from tests.helpers import campaign, window, write_book
 
 
@@ -143,6 +144,7 @@ def _zip(path: Path, members: dict[str, bytes]) -> Path:
             lambda p: _zip(p, {"xl/workbook.xml": b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">]><w/>'}),
             "document type declaration",
         ),
+        (lambda p: _zip(p, {"xl/workbook.xml": b"<workbook><sheets>"}), "xl/workbook.xml inside it is not valid XML"),
     ],
 )
 def test_broken_files_get_one_clear_message(tmp_path: Path, make: object, words: str) -> None:
@@ -202,3 +204,9 @@ def test_merged_cells_are_marked(tmp_path: Path) -> None:
     from provisioner.workbook.load import merged_range
 
     assert merged_range(load_workbook(path).hours.frame.at[3, "start"]) == "C2:C3"
+
+
+def test_a_cell_beyond_the_last_column_a_spreadsheet_has_is_refused() -> None:
+    xml = b'<sheetData><row r="1"><c r="A1"><v>1</v></c><c r="XFE1"><v>2</v></c></row></sheetData>'
+    with pytest.raises(InputError, match="a cell in column XFE lies beyond column XFD"):
+        check_sheet_xml(xml, "in.xlsx, sheet 'Campaigns'", Limits())

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 import provisioner._cli.template  # noqa: F401  (registers the command)
 from provisioner._cli._app import app
 from provisioner.workbook import spec
-from provisioner.workbook.template import _list_formula, write_template
+from provisioner.workbook.template import ZONES_SHEET, list_formula, write_template, zone_names
 
 COMMITTED = Path(__file__).resolve().parents[1] / "templates" / "campaigns-template.xlsx"
 LAST_ROW = 2001  # the brief: validations and formats cover rows 2..2001
@@ -68,8 +68,20 @@ def instructions_table(sheet: Worksheet) -> tuple[int, list[tuple[object, ...]]]
 
 
 def test_sheets_in_order(book: Workbook) -> None:
-    assert book.sheetnames == [spec.CAMPAIGNS, spec.CALLING_HOURS, spec.INSTRUCTIONS]
-    assert book.sheetnames == ["Campaigns", "CallingHours", "Instructions"]
+    assert book.sheetnames == [spec.CAMPAIGNS, spec.CALLING_HOURS, spec.INSTRUCTIONS, ZONES_SHEET]
+    assert book.sheetnames == ["Campaigns", "CallingHours", "Instructions", "TimeZones"]
+    assert [sheet.sheet_state for sheet in book] == ["visible", "visible", "visible", "hidden"]
+
+
+def test_time_zone_dropdown_lists_the_iana_zones_of_the_hidden_sheet(book: Workbook) -> None:
+    zones = [row[0] for row in book[ZONES_SHEET].iter_rows(values_only=True)]
+    assert zones == zone_names() and {"America/New_York", "Europe/London", "UTC"} <= set(zones)
+    assert not {"EST", "US/Eastern", "Etc/GMT+5"} & set(zones)
+    letter = column_letter(spec.CAMPAIGN_COLUMNS, "timezone")
+    (rule,) = [v for v in book[spec.CAMPAIGNS].data_validations.dataValidation if letter in str(v.sqref)]
+    assert rule.type == "list"
+    assert rule.formula1 == f"TimeZones!$A$1:$A${len(zones)}"
+    assert rule.errorStyle == "warning"  # other spellings (case, spaces) are accepted too
 
 
 @pytest.mark.parametrize(("sheet_name", "columns"), DATA_SHEETS)
@@ -256,11 +268,11 @@ def test_creation_time_is_fixed(book: Workbook) -> None:
 
 
 def test_dropdown_formula_refuses_what_excel_cannot_hold() -> None:
-    assert _list_formula(("A", "B")) == '"A,B"'
+    assert list_formula(("A", "B")) == '"A,B"'
     with pytest.raises(ValueError, match="comma"):
-        _list_formula(("A,B",))
+        list_formula(("A,B",))
     with pytest.raises(ValueError, match="255"):
-        _list_formula(tuple(f"choice{i}" for i in range(40)))
+        list_formula(tuple(f"choice{i}" for i in range(40)))
 
 
 def contents(path: Path) -> dict[str, object]:
@@ -330,7 +342,8 @@ def test_cli_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
     result = runner.invoke(app, ["template", str(path), "--force"])
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == str(path)
-    assert openpyxl.load_workbook(path).sheetnames == [spec.CAMPAIGNS, spec.CALLING_HOURS, spec.INSTRUCTIONS]
+    sheets = [spec.CAMPAIGNS, spec.CALLING_HOURS, spec.INSTRUCTIONS, ZONES_SHEET]
+    assert openpyxl.load_workbook(path).sheetnames == sheets
 
 
 def test_cli_reports_an_unwritable_path(tmp_path: Path) -> None:

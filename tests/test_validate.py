@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from provisioner.provision.payloads import build_payloads
+from provisioner.workbook.codes import Code, markdown
 from provisioner.workbook.load import load_workbook
 from provisioner.workbook.template import write_template
 from provisioner.workbook.validate import validate
@@ -178,3 +179,106 @@ def test_typo_hints_are_bounded_but_every_problem_is_reported(tmp_path: Path) ->
     missing = [p for p in check(path).problems if p.code == "no_calling_hours"]
     assert len(missing) == n
     assert sum("Did you mean 'Hours" in p.message for p in missing) == 200
+
+
+def test_the_problem_codes_doc_is_generated_from_the_registry() -> None:
+    doc = Path(__file__).parent.parent / "docs" / "problem-codes.md"
+    assert doc.read_text(encoding="utf-8") == markdown(), (
+        "docs/problem-codes.md is stale: run python -m provisioner.workbook.codes > docs/problem-codes.md"
+    )
+
+
+def test_every_code_has_a_description() -> None:
+    assert all(code.description for code in Code)
+
+
+def test_three_misspelt_headers_are_shown_first_with_their_hints_and_nothing_they_cause(tmp_path: Path) -> None:
+    typos = {"name": "Campain Name", "max_ring_time": "Max Ring Time (secs)", "experience_flow_name": "Expirience Flow"}
+    rows = [campaign(name=f"Campaign {i}") for i in range(15)]
+    result = check(write_book(tmp_path / "a.xlsx", rows, headers=typos))
+    shown = [(p.code, p.cell, p.message) for p in result.problems]
+    assert shown == [
+        (
+            "missing_column",
+            "A1",
+            'Column "Campain Name" is not one this tool reads. Did you mean "Campaign Name"? '
+            'The required column "Campaign Name" is missing.',
+        ),
+        (
+            "missing_column",
+            "M1",
+            'Column "Expirience Flow" is not one this tool reads. Did you mean "Experience Flow"? '
+            'The required column "Experience Flow" is missing.',
+        ),
+    ]
+    assert result.sendable_rows == []  # no row can be sent without its name
+
+
+def test_spelt_out_units_in_headers_are_read_as_the_spec_s_abbreviations(tmp_path: Path) -> None:
+    headers = {"max_ring_time": "Max Ring Time (seconds)", "default_retry_period": "Retry Period (Minutes)"}
+    result = check(write_book(tmp_path / "a.xlsx", [campaign()], headers=headers))
+    assert result.valid, result.problems
+
+
+def test_layout_problems_come_before_cell_problems_and_links(tmp_path: Path) -> None:
+    rows = [campaign(priority=9, calling_hours="Nowhere", Owner="me")]
+    result = check(write_book(tmp_path / "a.xlsx", rows, headers={"Owner": "Owner"}))
+    codes = [p.code for p in result.problems]
+    assert codes == ["unknown_column", "out_of_range", "unused_hours_key", "no_calling_hours"]
+
+
+def test_an_hours_key_named_like_a_campaign_with_its_own_key_is_explained_not_hinted_back(tmp_path: Path) -> None:
+    rows = [campaign(name="Q3 Renewals South 9", calling_hours="Office")]
+    result = check(write_book(tmp_path / "a.xlsx", rows, [window("Office"), window("Q3 Renewals South 9")]))
+    (problem,) = result.problems
+    assert problem.code == "unused_hours_key"
+    assert "Did you mean" not in problem.message
+    assert "'Q3 Renewals South 9' on row 2 has this name but uses the calling hours 'Office'" in problem.message
+
+
+def test_a_hint_that_would_look_like_the_name_itself_names_the_hidden_characters(tmp_path: Path) -> None:
+    rows = [campaign(name="Q3 Renewals South 9")]
+    result = check(write_book(tmp_path / "a.xlsx", rows, [window("Q3 Renewals South 9\u00ad")]))
+    messages = [p.message for p in result.problems]
+    assert len(messages) == 2
+    assert all("Did you mean" not in m and "U+00AD (SOFT HYPHEN)" in m for m in messages)
+
+
+def test_problems_name_the_cell_people_look_for(tmp_path: Path) -> None:
+    result = check(write_book(tmp_path / "a.xlsx", [campaign(), campaign(name="Other", priority=7)]))
+    (problem,) = result.problems
+    assert problem.cell == "E3"
+    assert problem.location == 'Campaigns!E3 (row 3, column "Priority")'
+    assert problem.as_dict()["cell"] == "E3"
+
+
+def test_contact_lists_separated_by_commas_only_warn(tmp_path: Path) -> None:
+    result = check(write_book(tmp_path / "a.xlsx", [campaign(contact_lists="East, West")]))
+    (problem,) = result.problems
+    assert (problem.code, problem.severity, problem.cell) == ("comma_separated_lists", "warning", "C2")
+    assert "separated by ; or line breaks, not commas" in problem.message
+    assert result.valid and result.campaigns.at[2, "contact_lists"] == ["East, West"]
+
+
+@pytest.mark.parametrize(
+    ("zone", "code", "instead"),
+    [
+        ("EST", "legacy_timezone", "America/New_York"),
+        ("cet", "legacy_timezone", "Europe/Paris"),
+        ("PST", "unknown_timezone", "America/Los_Angeles"),
+    ],
+)
+def test_zone_abbreviations_say_which_iana_zone_to_use(tmp_path: Path, zone: str, code: str, instead: str) -> None:
+    result = check(write_book(tmp_path / "a.xlsx", [campaign(timezone=zone)]))
+    (problem,) = result.problems
+    assert problem.code == code and instead in problem.message
+    assert result.valid == (code == "legacy_timezone")
+
+
+def test_a_misspelt_optional_header_only_warns_with_its_hint(tmp_path: Path) -> None:
+    rows = [campaign(calling_hours="Office")]
+    book = write_book(tmp_path / "a.xlsx", rows, [window("Office")], headers={"calling_hours": "Calling Hours Kye"})
+    result = check(book)
+    first = result.problems[0]
+    assert (first.code, first.severity, first.cell) == ("unknown_column", "warning", "O1")
+    assert first.message.endswith('Did you mean "Calling Hours Key"?')

@@ -17,6 +17,7 @@ from typing import Final
 import phonenumbers
 
 from provisioner.workbook import spec
+from provisioner.workbook.codes import Code
 
 EXCEL_EPOCH_DATES: Final = (dt.date(1899, 12, 30), dt.date(1899, 12, 31), dt.date(1900, 1, 1))
 DAY_NAMES: Final[dict[str, str]] = {
@@ -37,7 +38,7 @@ DAY_NAMES: Final[dict[str, str]] = {
 class CellError(ValueError):
     """A cell that cannot be read as its column requires; carries a stable code and a plain message."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: Code, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -67,13 +68,18 @@ def parse_text(value: object) -> str:
         return value.isoformat()
     text = str(value).strip()
     if _CONTROL.search(text):
-        raise CellError("control_character", "contains invisible control characters; retype the text.")
+        raise CellError(Code.CONTROL_CHARACTER, "contains invisible control characters; retype the text.")
     return text
 
 
 def parse_names(value: object) -> list[str]:
     """Read a list of names separated by ``;`` or line breaks, trimmed, empty entries dropped."""
     return [part.strip() for part in re.split(r"[;\n\r]+", parse_text(value)) if part.strip()]
+
+
+def comma_separated(names: list[str]) -> bool:
+    """Tell whether a list of names looks separated by commas, which :func:`parse_names` reads as one name."""
+    return any("," in name for name in names)
 
 
 _INT_TEXT = re.compile(r"^[+-]?\d+(?:\.0*)?$")
@@ -83,25 +89,25 @@ _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+$")
 def parse_int(value: object) -> int:
     """Read a whole number; ``3.0`` is 3, ``3.5`` or ``three`` is an error."""
     if isinstance(value, bool):
-        raise CellError("not_a_number", "must be a whole number, not TRUE/FALSE.")
+        raise CellError(Code.NOT_A_NUMBER, "must be a whole number, not TRUE/FALSE.")
     if isinstance(value, int):
         return value
     if isinstance(value, float):
         if value.is_integer():
             return int(value)
-        raise CellError("not_whole", f"must be a whole number; {value:g} has a fraction.")
+        raise CellError(Code.NOT_WHOLE, f"must be a whole number; {value:g} has a fraction.")
     text = parse_text(value) if isinstance(value, str) else ""
     if _THOUSANDS.match(text):  # "1,000"; but "1,5" is a decimal comma, not fifteen
         text = text.replace(",", "")
     elif "," in text:
-        raise CellError("not_whole", f"must be a whole number; {text} has a decimal comma.")
+        raise CellError(Code.NOT_WHOLE, f"must be a whole number; {text} has a decimal comma.")
     if _INT_TEXT.match(text):
         return int(float(text))
     try:
         number = float(text)
     except ValueError:
-        raise CellError("not_a_number", "must be a whole number.") from None
-    raise CellError("not_whole", f"must be a whole number; {number:g} has a fraction.")
+        raise CellError(Code.NOT_A_NUMBER, "must be a whole number.") from None
+    raise CellError(Code.NOT_WHOLE, f"must be a whole number; {number:g} has a fraction.")
 
 
 def parse_choice(value: object, choices: tuple[str, ...]) -> str:
@@ -118,30 +124,30 @@ def parse_phone(value: object) -> str:
     """Read a caller ID as E.164 (+ and country code), explaining what Excel did when it was stored as a number."""
     fix = "Format the Caller ID column as Text and type the number with + and the country code, e.g. +14155550123."
     if isinstance(value, bool):
-        raise CellError("phone_invalid", f"is not a phone number. {fix}")
+        raise CellError(Code.PHONE_INVALID, f"is not a phone number. {fix}")
     if isinstance(value, int | float):
         shown = f"{value:.0f}" if float(value).is_integer() else f"{value}"
         raise CellError(
-            "phone_stored_as_number",
+            Code.PHONE_STORED_AS_NUMBER,
             f"was stored as a number ({shown}): the spreadsheet dropped the + (and may show it as "
             f"{float(value):.5E}). {fix}",
         )
     text = parse_text(value)
     if _SCIENTIFIC.match(text.replace(",", ".")):
         raise CellError(
-            "phone_stored_as_number",
+            Code.PHONE_STORED_AS_NUMBER,
             f"reads {text}: the spreadsheet turned the phone number into a rounded number and digits are lost. {fix}",
         )
     if not text.startswith("+"):
         lost = "was stored as a number, which dropped the +" if text.isdigit() else "has no + and country code"
-        raise CellError("phone_not_international", f"{lost}. {fix}")
+        raise CellError(Code.PHONE_NOT_INTERNATIONAL, f"{lost}. {fix}")
     try:
         number = phonenumbers.parse(text, None)
     except phonenumbers.NumberParseException:
-        raise CellError("phone_invalid", f"is not a phone number. {fix}") from None
+        raise CellError(Code.PHONE_INVALID, f"is not a phone number. {fix}") from None
     if not phonenumbers.is_valid_number(number):
         raise CellError(
-            "phone_invalid",
+            Code.PHONE_INVALID,
             "is not a valid phone number for its country code (check the digits and the country code).",
         )
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
@@ -152,6 +158,38 @@ def _zones() -> dict[str, str]:
     return {name.casefold(): name for name in zoneinfo.available_timezones()}
 
 
+#: Abbreviations people type for a time zone, and the IANA zone of the place they usually mean. Some are
+#: zone names too (EST, CET…) but fixed offsets or old rules: the place's zone follows its daylight saving.
+ABBREVIATED_ZONES: Final[dict[str, str]] = {
+    "est": "America/New_York",
+    "edt": "America/New_York",
+    "est5edt": "America/New_York",
+    "cst": "America/Chicago",
+    "cdt": "America/Chicago",
+    "cst6cdt": "America/Chicago",
+    "mst": "America/Denver (or America/Phoenix, which has no daylight saving)",
+    "mdt": "America/Denver",
+    "mst7mdt": "America/Denver",
+    "pst": "America/Los_Angeles",
+    "pdt": "America/Los_Angeles",
+    "pst8pdt": "America/Los_Angeles",
+    "akst": "America/Anchorage",
+    "hst": "Pacific/Honolulu",
+    "wet": "Europe/Lisbon",
+    "bst": "Europe/London",
+    "cet": "Europe/Paris or Europe/Berlin (the country's capital)",
+    "cest": "Europe/Paris or Europe/Berlin (the country's capital)",
+    "met": "Europe/Paris or Europe/Berlin (the country's capital)",
+    "eet": "Europe/Athens or Europe/Helsinki (the country's capital)",
+    "aest": "Australia/Sydney (or Australia/Brisbane, which has no daylight saving)",
+}
+
+
+def abbreviated_zone(zone: str) -> str | None:
+    """Return the IANA zone to use instead of a legacy abbreviation such as EST or CET, else None."""
+    return ABBREVIATED_ZONES.get(zone.casefold())
+
+
 def parse_timezone(value: object) -> str:
     """Read an IANA time zone name (case-insensitive) and return its canonical spelling."""
     text = parse_text(value)
@@ -159,10 +197,13 @@ def parse_timezone(value: object) -> str:
     canonical = zones.get(text.casefold().replace(" ", "_"))
     if canonical is not None:
         return canonical
+    instead = abbreviated_zone(text)
+    if instead is not None:
+        raise CellError(Code.UNKNOWN_TIMEZONE, f"is an abbreviation, not a time zone name: use {instead}.")
     near = get_close_matches(text.casefold().replace(" ", "_"), list(zones), n=1, cutoff=0.75)
     hint = f" Did you mean {zones[near[0]]}?" if near else ""
     raise CellError(
-        "unknown_timezone",
+        Code.UNKNOWN_TIMEZONE,
         f"is not a time zone name. Use an IANA name such as America/New_York or Europe/London.{hint}",
     )
 
@@ -178,7 +219,7 @@ def parse_days(value: object) -> list[str]:
         codes = [DAY_NAMES.get(e) for e in ends]
         if len(ends) not in (1, 2) or any(c is None for c in codes):
             raise CellError(
-                "not_a_day",
+                Code.NOT_A_DAY,
                 "must be a day (MO, TU, WE, TH, FR, SA, SU, or Mon, Monday…) or a range such as MO-FR.",
             )
         first = spec.DAYS.index(str(codes[0]))
@@ -186,7 +227,7 @@ def parse_days(value: object) -> list[str]:
         span = (last - first) % 7  # a range may wrap over the weekend: FR-MO
         days.extend(spec.DAYS[(first + i) % 7] for i in range(span + 1))
     if not days:
-        raise CellError("not_a_day", "must be a day such as MO or a range such as MO-FR.")
+        raise CellError(Code.NOT_A_DAY, "must be a day such as MO or a range such as MO-FR.")
     return list(dict.fromkeys(days))
 
 
@@ -200,18 +241,18 @@ def parse_time(value: object) -> dt.time:
     if isinstance(value, dt.datetime):
         if value.date() not in EXCEL_EPOCH_DATES:
             raise CellError(
-                "date_not_time",
+                Code.DATE_NOT_TIME,
                 f"holds a date ({value.date().isoformat()}), not a time of day. Type a time such as 9:00 AM.",
             )
         return _exact_minute(value.hour * 3600 + value.minute * 60 + value.second + value.microsecond / 1e6)
     if isinstance(value, dt.date):
         raise CellError(
-            "date_not_time", f"holds a date ({value.isoformat()}), not a time. Type a time such as 9:00 AM."
+            Code.DATE_NOT_TIME, f"holds a date ({value.isoformat()}), not a time. Type a time such as 9:00 AM."
         )
     if isinstance(value, dt.time):
         return _exact_minute(value.hour * 3600 + value.minute * 60 + value.second + value.microsecond / 1e6)
     if isinstance(value, bool):
-        raise CellError("not_a_time", "must be a time such as 9:00 AM or 17:30.")
+        raise CellError(Code.NOT_A_TIME, "must be a time such as 9:00 AM or 17:30.")
     if isinstance(value, int | float):
         return _from_fraction(float(value))
     text = parse_text(value).casefold()
@@ -221,22 +262,22 @@ def parse_time(value: object) -> dt.time:
     if match:
         hour, minute, second = int(match[1]), int(match[2] or 0), int(match[3] or 0)
         if not 1 <= hour <= 12 or minute > 59 or second > 59:
-            raise CellError("not_a_time", "is not a valid time (hours 1-12 with AM/PM, minutes 00-59).")
+            raise CellError(Code.NOT_A_TIME, "is not a valid time (hours 1-12 with AM/PM, minutes 00-59).")
         hour = hour % 12 + (12 if match[4] == "p" else 0)
         return _exact_minute(hour * 3600 + minute * 60 + second)
     match = _TIME_24.match(text)
     if match:
         hour, minute, second = int(match[1]), int(match[2]), int(match[3] or 0)
         if hour > 23 or minute > 59 or second > 59:
-            raise CellError("not_a_time", "is not a valid time (hours 0-23, minutes 00-59).")
+            raise CellError(Code.NOT_A_TIME, "is not a valid time (hours 0-23, minutes 00-59).")
         return _exact_minute(hour * 3600 + minute * 60 + second)
-    raise CellError("not_a_time", "must be a time such as 9:00 AM, 9am or 17:30.")
+    raise CellError(Code.NOT_A_TIME, "must be a time such as 9:00 AM, 9am or 17:30.")
 
 
 def _from_fraction(fraction: float) -> dt.time:
     if not 0 <= fraction < 1:
         raise CellError(
-            "not_a_time",
+            Code.NOT_A_TIME,
             "is a number, not a time of day. Type a time such as 9:00 AM (or format the cell as Time).",
         )
     return _exact_minute(fraction * 86400)
@@ -246,9 +287,9 @@ def _exact_minute(seconds: float) -> dt.time:
     # Spreadsheets store times as binary fractions of a day, so 9:00 can come back as 8:59:59.9999.
     whole = round(seconds)
     if whole % 60:
-        raise CellError("time_has_seconds", "has seconds; the platform takes hours and minutes only.")
+        raise CellError(Code.TIME_HAS_SECONDS, "has seconds; the platform takes hours and minutes only.")
     if whole >= 86400:
-        raise CellError("not_a_time", "is not a time of day (it reaches midnight at the end of the day).")
+        raise CellError(Code.NOT_A_TIME, "is not a time of day (it reaches midnight at the end of the day).")
     return dt.time(whole // 3600, whole // 60 % 60)
 
 

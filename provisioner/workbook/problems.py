@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 from provisioner.workbook.cells import format_time
+from provisioner.workbook.codes import Cause, Code
 
 Severity = Literal["error", "warning"]
 
@@ -29,6 +30,7 @@ class Problem:
     code: str
     message: str
     severity: Severity = "error"
+    cell: str | None = None  # the cell's address, e.g. G4, when the problem is about one cell
 
     def as_dict(self) -> dict[str, object]:
         """Return the problem as a plain JSON-ready dict."""
@@ -36,13 +38,13 @@ class Problem:
 
     @property
     def location(self) -> str:
-        """Say where the problem is, e.g. ``Campaigns row 7, column "Priority"``."""
-        where = self.sheet
-        if self.row is not None:
-            where += f" row {self.row}"
+        """Say where the problem is, e.g. ``Campaigns!E7 (row 7, column "Priority")`` or ``Campaigns row 7``."""
+        parts = [f"row {self.row}"] if self.row is not None else []
         if self.column:
-            where += f', column "{self.column}"'
-        return where
+            parts.append(f'column "{self.column}"')
+        if self.cell:
+            return f"{self.sheet}!{self.cell} ({', '.join(parts)})"
+        return " ".join([self.sheet, ", ".join(parts)]) if parts else self.sheet
 
 
 def show_value(value: object) -> str | None:
@@ -72,6 +74,14 @@ def errors_only(problems: Iterable[Problem]) -> list[Problem]:
     return [p for p in problems if p.severity == "error"]
 
 
-def sort_key(problem: Problem) -> tuple[str, int, str]:
-    """Order problems by sheet, row and column, file-level problems first."""
-    return (problem.sheet, problem.row or 0, problem.column or "")
+def sort_key(problem: Problem) -> tuple[int, str, int, str]:
+    """Order problems by cause (layout, cells, links: earlier causes explain later ones), then sheet, row, column."""
+    return (cause_of(problem.code), problem.sheet, problem.row or 0, problem.column or "")
+
+
+def cause_of(code: str) -> Cause:
+    """Return the cause of a problem code; a code from outside the registry counts as a cell problem."""
+    try:
+        return Code(code).cause
+    except ValueError:
+        return Cause.CELL

@@ -299,11 +299,19 @@ SHEET_ALIASES: Final[dict[str, tuple[str, ...]]] = {
 }
 
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
+#: Units written out in a header, read as the spec's abbreviations: "(secs)" is "(s)", "(minutes)" is "(min)".
+_UNITS: Final = (
+    (re.compile(r"\(\s*(?:secs?|seconds?)\s*\)"), "(s)"),
+    (re.compile(r"\(\s*(?:mins|minutes?)\s*\)"), "(min)"),
+)
 
 
 def normalize_header(text: str) -> str:
-    """Fold a header or sheet name for matching: case, spaces and punctuation do not count."""
-    return _NON_ALNUM.sub("", text.casefold())
+    """Fold a header or sheet name for matching: case, spaces and punctuation do not count, nor spelt-out units."""
+    folded = text.casefold()
+    for pattern, unit in _UNITS:
+        folded = pattern.sub(unit, folded)
+    return _NON_ALNUM.sub("", folded)
 
 
 def header_index(columns: tuple[Column, ...]) -> dict[str, Column]:

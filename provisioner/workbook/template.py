@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, time
+from importlib.resources import files
 from pathlib import Path
 from time import strptime
 from typing import Final
@@ -38,6 +39,13 @@ _NUMBER_FORMATS: Final[Mapping[str, str]] = {"phone": TEXT_FORMAT, "time": TIME_
 
 #: The day dropdown offers the codes and the two common ranges; the loader accepts more, so it only warns.
 _DAY_SUGGESTIONS: Final = (*DAYS, "MO-FR", "SA-SU")
+
+#: The hidden sheet holding the time zone names of the Time Zone dropdown: too many for an inline list.
+ZONES_SHEET: Final = "TimeZones"
+#: Areas of the IANA names of places; the rest are aliases kept for old software (US/Eastern, EST, Etc/GMT+5).
+_ZONE_AREAS: Final = frozenset(
+    {"Africa", "America", "Antarctica", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific"}
+)
 
 #: A second window on the example key, to show that one key can hold several rows.
 _EXTRA_WINDOW: Final[Mapping[str, str | time]] = {"day": "SA", "start": time(10), "end": time(14)}
@@ -85,8 +93,22 @@ def write_template(path: Path) -> Path:
         [_example_row(HOURS_COLUMNS), _example_row(HOURS_COLUMNS, _EXTRA_WINDOW)],
     )
     _write_instructions(workbook.create_sheet(INSTRUCTIONS))
+    _write_zones(workbook.create_sheet(ZONES_SHEET))
     workbook.save(path)
     return path
+
+
+def zone_names() -> list[str]:
+    """Return the IANA zone names of places (Europe/London…), from the tzdata package so the list is pinned."""
+    names = files("tzdata").joinpath("zones").read_text(encoding="utf-8").split()
+    return sorted(name for name in names if name.partition("/")[0] in _ZONE_AREAS or name == "UTC")
+
+
+def _write_zones(sheet: Worksheet) -> None:
+    """Fill the hidden sheet the Time Zone dropdown lists its names from."""
+    for name in zone_names():
+        sheet.append([name])
+    sheet.sheet_state = "hidden"
 
 
 def _cell_value(column: Column, text: str) -> str | int | time:
@@ -111,7 +133,7 @@ def _other_spellings(column: Column) -> tuple[str, ...]:
     return tuple(others)
 
 
-def _list_formula(choices: Sequence[str]) -> str:
+def list_formula(choices: Sequence[str]) -> str:
     """Return the inline list formula of an Excel dropdown offering ``choices``."""
     if any("," in choice for choice in choices):
         raise ValueError(f"a dropdown choice cannot contain a comma: {choices!r}")
@@ -157,9 +179,11 @@ def _validation(column: Column, cells: str) -> DataValidation:
     """Build one column's validation: its dropdown or limits, if any, and a prompt saying what it accepts."""
     rule: dict[str, str] = {}
     if column.kind == "day":
-        rule = {"type": "list", "formula1": _list_formula(_DAY_SUGGESTIONS)}
+        rule = {"type": "list", "formula1": list_formula(_DAY_SUGGESTIONS)}
+    elif column.kind == "timezone":
+        rule = {"type": "list", "formula1": f"{ZONES_SHEET}!$A$1:$A${len(zone_names())}"}
     elif column.choices:
-        rule = {"type": "list", "formula1": _list_formula(column.choices)}
+        rule = {"type": "list", "formula1": list_formula(column.choices)}
     elif column.bounds is not None:
         low, high = column.bounds
         rule = {"type": "whole", "operator": "between", "formula1": str(low), "formula2": str(high)}
@@ -174,7 +198,8 @@ def _validation(column: Column, cells: str) -> DataValidation:
     )
     if rule:
         validation.showErrorMessage = True
-        validation.errorStyle = "warning" if column.kind == "day" else "stop"
+        # The loader accepts more than these dropdowns offer (other spellings, old zone names): they only warn.
+        validation.errorStyle = "warning" if column.kind in ("day", "timezone") else "stop"
         validation.errorTitle = column.label[:_TITLE_MAX]
         validation.error = f"Allowed: {column.allowed}."[:_MESSAGE_MAX]
     validation.add(cells)

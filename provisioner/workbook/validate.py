@@ -2,39 +2,29 @@
 
 Three passes, each reporting everything it finds:
 1. cells are read into typed values (:mod:`provisioner.workbook.cells`); a cell that cannot be read is a problem;
-2. a pandera schema per sheet checks the column rules lazily (required, lengths, ranges, allowed values);
-3. cross-sheet checks: unique names, windows in order and not overlapping, every campaign has hours, every
-   hours key is used.
+2. a pandera schema per sheet checks the column rules lazily (:mod:`provisioner.workbook.schema`);
+3. cross-sheet checks (:mod:`provisioner.workbook.links`): unique names, windows in order and not overlapping,
+   every campaign has hours, every hours key is used.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import itertools
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from difflib import get_close_matches
 from functools import cached_property
-from typing import Final, NamedTuple
+from typing import NamedTuple
 
 import pandas as pd
-import pandera.pandas as pa
-from pandera.errors import SchemaErrors
 
-from provisioner.names import fold_name
 from provisioner.workbook import cells, spec
+from provisioner.workbook.codes import Code
+from provisioner.workbook.links import Window, check_links, duplicate_names, fold_key, windows_by_key
 from provisioner.workbook.load import Sheet, Workbook, merged_range
 from provisioner.workbook.problems import Problem, errors_only, sort_key
+from provisioner.workbook.schema import schema_problems
 
-
-class Window(NamedTuple):
-    """One calling window of one day, as the API takes it."""
-
-    day: str
-    start: dt.time
-    end: dt.time
-    row: int  # the CallingHours row it came from
+__all__ = ["Validated", "Window", "fold_key", "validate"]
 
 
 @dataclass(frozen=True)
@@ -69,11 +59,6 @@ class Validated:
         return {row: fold_key(key or name) for row, name, key in zip(rows, names, keys, strict=True)}
 
 
-def fold_key(value: object) -> str:
-    """Fold a CallingHours key for matching a row to its hours: case and surrounding/double spaces do not count."""
-    return " ".join(str(value).split()).casefold()
-
-
 Parser = Callable[[object], object]
 
 
@@ -92,102 +77,23 @@ def _parser(column: spec.Column) -> Parser:
     return parsers[column.kind]
 
 
-# --- pass 2: the pandera schemas ------------------------------------------------------------------
-
-
-class _Rule(NamedTuple):
-    check: pa.Check
-    code: str
-    message: Callable[[spec.Column, object], str]
-
-
-def _rules(column: spec.Column) -> list[_Rule]:
-    rules: list[_Rule] = []
-    if column.max_len:
-        limit = column.max_len
-        rules.append(
-            _Rule(
-                pa.Check.str_length(max_value=limit),
-                "too_long",
-                lambda c, v: f"{c.label} is {len(str(v))} characters long; the platform allows at most {limit}.",
-            )
-        )
-    if column.bounds:
-        low, high = column.bounds
-        rules.append(
-            _Rule(
-                pa.Check.in_range(low, high),
-                "out_of_range",
-                lambda c, v: f"{c.label} must be {c.allowed}; {v} is outside that range.",
-            )
-        )
-    if column.choices:
-        rules.append(_Rule(pa.Check.isin(column.choices), "not_allowed", _choice_message))
-    if column.kind == "names":
-        most = spec.CONTACT_LISTS_MAX
-        rules.append(
-            _Rule(
-                pa.Check(lambda s: s.map(len).between(1, most), element_wise=False),
-                "list_count",
-                lambda c, v: f"{c.label} must name 1 to {most} lists; this cell names {len(v)}.",  # type: ignore[arg-type]
-            )
-        )
-    return rules
-
-
-def _choice_message(column: spec.Column, value: object) -> str:
-    if column.key == "dialing_mode" and str(value).casefold() in {m.casefold() for m in spec.OTHER_DIALING_MODES}:
-        return (
-            f"{value} campaigns need agent queue settings that the agentless create call does not take; "
-            "this tool creates Agentless campaigns only."
-        )
-    return f"{column.label} must be one of: {column.allowed}."
-
-
-_RULES: Final = {c.key: _rules(c) for cols in spec.SHEET_COLUMNS.values() for c in cols}
-_SCHEMAS: Final = {
-    name: pa.DataFrameSchema(
-        {
-            c.key: pa.Column(None, checks=[r.check for r in _RULES[c.key]], nullable=not c.required, required=False)
-            for c in columns
-        },
-        name=name,
-    )
-    for name, columns in spec.SHEET_COLUMNS.items()
-}
-
-
-def _schema_problems(sheet: Sheet, typed: pd.DataFrame, already: set[tuple[int, str]]) -> list[Problem]:
-    try:
-        _SCHEMAS[sheet.name].validate(typed, lazy=True)
-    except SchemaErrors as exc:
-        columns = {c.key: c for c in spec.SHEET_COLUMNS[sheet.name]}
-        problems: list[Problem] = []
-        for case in exc.failure_cases.itertuples(index=False):
-            key = str(case.column)
-            row = case.index
-            if row is None or (row, key) in already or key not in columns:
-                continue
-            column = columns[key]
-            raw = sheet.frame.at[row, key] if key in sheet.frame else None
-            if case.check_number is None or pd.isna(case.check_number):
-                problems.append(sheet.problem(row, key, "missing_value", f"{column.label} is required.", raw))
-                continue
-            rule = _RULES[key][int(case.check_number)]
-            problems.append(sheet.problem(row, key, rule.code, rule.message(column, typed.at[row, key]), raw))
-        return problems
-    return []
-
-
-# --- passes 1 and 3 -------------------------------------------------------------------------------
+# --- pass 1 and the whole ------------------------------------------------------------------------
 
 
 class _Unreadable(NamedTuple):
     """Why a cell cannot be read: the problem it raises on every row that holds it."""
 
-    code: str
+    code: Code
     message: str
     shows_value: bool
+
+
+class _Warned(NamedTuple):
+    """A value that reads, with a warning it raises on every row that holds it."""
+
+    value: object
+    code: Code
+    message: str
 
 
 def _typed(sheet: Sheet, problems: list[Problem], failed: set[tuple[int, str]]) -> pd.DataFrame:
@@ -213,6 +119,9 @@ def _typed(sheet: Sheet, problems: list[Problem], failed: set[tuple[int, str]]) 
                 problems.append(sheet.problem(row, column.key, outcome.code, outcome.message, shown))
                 failed.add((row, column.key))
                 outcome = None
+            elif isinstance(outcome, _Warned):
+                problems.append(sheet.problem(row, column.key, outcome.code, outcome.message, raw))
+                outcome = outcome.value
             values.append(outcome)
         out[column.key] = values
     return pd.DataFrame(out, index=sheet.frame.index, dtype=object)
@@ -223,13 +132,34 @@ def _read(raw: object, column: spec.Column, parse: Parser) -> object:
     merged = merged_range(raw)
     if merged:
         message = f"This cell is part of the merged cells {merged}; unmerge them and fill in every row."
-        return _Unreadable("merged_cell", message, shows_value=False)
+        return _Unreadable(Code.MERGED_CELL, message, shows_value=False)
     if cells.is_blank(raw):
         return column.default
     try:
-        return parse(raw)
+        value = parse(raw)
     except cells.CellError as err:
         return _Unreadable(err.code, f"{column.label} {err.message}", shows_value=True)
+    return _warned(value, column) or value
+
+
+def _warned(value: object, column: spec.Column) -> _Warned | None:
+    """Say what looks wrong in a value that reads (it is still sent): commas between lists, zone abbreviations."""
+    if isinstance(value, list) and cells.comma_separated(value):
+        return _Warned(
+            value,
+            Code.COMMA_SEPARATED_LISTS,
+            f"{column.label} are separated by ; or line breaks, not commas: this cell is read as "
+            f"{len(value)} list(s) named {', '.join(repr(v) for v in value)}. "
+            "If a list name holds a comma, ignore this.",
+        )
+    if column.kind == "timezone" and (instead := cells.abbreviated_zone(str(value))):
+        return _Warned(
+            value,
+            Code.LEGACY_TIMEZONE,
+            f"{column.label} {value} is a legacy abbreviation with fixed or old rules; use {instead}, the zone of "
+            "the place, which follows its daylight saving.",
+        )
+    return None
 
 
 def validate(workbook: Workbook) -> Validated:
@@ -239,14 +169,16 @@ def validate(workbook: Workbook) -> Validated:
     failed: set[tuple[int, str]] = set()
     campaigns = _typed(camp_sheet, problems, failed)
     hours = _typed(hours_sheet, problems, failed)
-    problems += _schema_problems(camp_sheet, campaigns, failed)
-    problems += _schema_problems(hours_sheet, hours, failed)
+    problems += schema_problems(camp_sheet, campaigns, failed)
+    problems += schema_problems(hours_sheet, hours, failed)
     if campaigns.empty:
-        problems.append(camp_sheet.problem(None, None, "no_rows", "The Campaigns sheet has no campaign rows."))
-    problems += _duplicate_names(camp_sheet, campaigns)
+        problems.append(camp_sheet.problem(None, None, Code.NO_ROWS, "The Campaigns sheet has no campaign rows."))
+    problems += duplicate_names(camp_sheet, campaigns)
     hours_keys = _folded(hours["campaign"].tolist())
-    windows = _windows(hours_sheet, hours, hours_keys, problems)
-    problems += _links(camp_sheet, hours_sheet, campaigns, hours, hours_keys, windows)
+    windows = windows_by_key(hours_sheet, hours, hours_keys, problems)
+    # Without the name or key column every campaign and every hours row would be reported as unlinked.
+    if "name" in camp_sheet.frame and "campaign" in hours_sheet.frame:
+        problems += check_links(camp_sheet, hours_sheet, campaigns, hours, hours_keys, windows)
 
     problems.sort(key=sort_key)
     return Validated(workbook, campaigns, windows, tuple(problems), _blocked(workbook, campaigns, hours, problems))
@@ -264,8 +196,12 @@ def _blocked(
     """Say, for every campaign row that must not be sent, why (its own problems or its hours' problems)."""
     reasons: dict[int, list[str]] = defaultdict(list)
     bad_hours: dict[str, list[int]] = defaultdict(list)
+    # A missing column is reported once, on the header row, but no row can be sent without it.
+    missing = [p.message for p in problems if p.code == Code.MISSING_COLUMN]
+    for row in campaigns.index.tolist() if missing else ():
+        reasons[row].extend(missing)
     for p in errors_only(problems):
-        if p.row is None:
+        if p.row is None or p.code == Code.MISSING_COLUMN:
             continue
         if p.sheet == workbook.campaigns.title:
             reasons[p.row].append(p.message)
@@ -281,161 +217,3 @@ def _blocked(
                     f"Its calling hours '{target}' have problems on {workbook.hours.title} row(s) {rows_text}."
                 )
     return {row: " | ".join(text) for row, text in reasons.items() if text}
-
-
-def _duplicate_names(sheet: Sheet, campaigns: pd.DataFrame) -> list[Problem]:
-    first_row: dict[str, int] = {}
-    problems: list[Problem] = []
-    for row, name in zip(campaigns.index.tolist(), campaigns["name"].tolist(), strict=True):
-        if not name:
-            continue
-        key = fold_name(name)
-        if key in first_row:
-            problems.append(
-                sheet.problem(
-                    row,
-                    "name",
-                    "duplicate_name",
-                    f"Another campaign on row {first_row[key]} has the same name (the platform ignores upper and "
-                    "lower case); campaign names must be unique.",
-                    sheet.frame.at[row, "name"],
-                )
-            )
-        else:
-            first_row[key] = row
-    return problems
-
-
-def _windows(
-    sheet: Sheet, hours: pd.DataFrame, hours_keys: list[str | None], problems: list[Problem]
-) -> dict[str, list[Window]]:
-    """Build each key's windows, reporting inverted and overlapping windows."""
-    windows: dict[str, list[Window]] = defaultdict(list)
-    columns = [hours[column].tolist() for column in ("day", "start", "end")]
-    for row, key, days, start, end in zip(hours.index.tolist(), hours_keys, *columns, strict=True):
-        if not key or not days or start is None or end is None:
-            continue
-        if start >= end:
-            problems.append(
-                sheet.problem(
-                    row,
-                    "end",
-                    "end_before_start",
-                    f"The window ends ({cells.format_time(end)}) before it starts ({cells.format_time(start)}); "
-                    "a window cannot run past midnight: split it into two rows.",
-                    sheet.frame.at[row, "end"],
-                )
-            )
-            continue
-        windows[key].extend([Window(day, start, end, row) for day in days])
-    order = {d: i for i, d in enumerate(spec.DAYS)}
-    for items in windows.values():
-        items.sort(key=lambda w: (order[w.day], w.start, w.row))
-        for before, after in itertools.pairwise(items):
-            if before.day == after.day and after.start < before.end:
-                problems.append(
-                    sheet.problem(
-                        after.row,
-                        "start",
-                        "overlapping_window",
-                        f"On {after.day} this window ({cells.format_time(after.start)}–{cells.format_time(after.end)}) "
-                        f"overlaps the window on row {before.row} ({cells.format_time(before.start)}–"
-                        f"{cells.format_time(before.end)}).",
-                        sheet.frame.at[after.row, "start"],
-                    )
-                )
-    return dict(windows)
-
-
-def _links(
-    camp_sheet: Sheet,
-    hours_sheet: Sheet,
-    campaigns: pd.DataFrame,
-    hours: pd.DataFrame,
-    hours_keys: list[str | None],
-    windows: dict[str, list[Window]],
-) -> list[Problem]:
-    """Every campaign must have windows; every hours key must be used by a campaign."""
-    problems: list[Problem] = []
-    used: set[str] = set()
-    known = {key for key in hours_keys if key}
-    suggest_key = _Hints(sorted(known), 0.8, lambda folded: _original_key(hours, folded))
-    rows, names, keys = campaigns.index.tolist(), campaigns["name"].tolist(), campaigns["calling_hours"].tolist()
-    for row, name, key in zip(rows, names, keys, strict=True):
-        if not name:
-            continue
-        explicit = bool(key)
-        folded = fold_key(key or name)
-        used.add(folded)
-        if folded in windows or folded in known:
-            continue
-        column = "calling_hours" if explicit else "name"
-        target = key if explicit else name
-        hint = suggest_key(folded)
-        problems.append(
-            camp_sheet.problem(
-                row,
-                column,
-                "no_calling_hours",
-                f"No CallingHours rows for '{target}': add rows whose Campaign column is '{target}'.{hint}",
-                target,
-            )
-        )
-    unused = [
-        (row, key, folded)
-        for row, key, folded in zip(hours.index.tolist(), hours["campaign"].tolist(), hours_keys, strict=True)
-        if folded and folded not in used
-    ]
-    if not unused:
-        return problems
-    suggest_name = _Hints(
-        sorted({fold_key(n) for n in names if n} | used), 0.75, lambda folded: _original_name(campaigns, folded)
-    )
-    for row, key, folded in unused:
-        problems.append(
-            hours_sheet.problem(
-                row,
-                "campaign",
-                "unused_hours_key",
-                f"No campaign uses the calling hours '{key}' (it matches no campaign name or Calling Hours Key; "
-                f"usually a typo).{suggest_name(folded)}",
-                key,
-            )
-        )
-    return problems
-
-
-class _Hints:
-    """'Did you mean …?' for a misspelt key: each distinct miss searched once, and at most MAX_HINTS searches.
-
-    A fuzzy search compares the miss with every candidate, so a file with thousands of typos would take minutes;
-    past the budget the problems are still reported, without a hint.
-    """
-
-    MAX_HINTS: Final = 200
-
-    def __init__(self, candidates: list[str], cutoff: float, original: Callable[[str], str]) -> None:
-        self._candidates = candidates
-        self._cutoff = cutoff
-        self._original = original
-        self._found: dict[str, str] = {}
-
-    def __call__(self, folded: str) -> str:
-        if folded not in self._found:
-            if len(self._found) >= self.MAX_HINTS:
-                return ""
-            near = get_close_matches(folded, self._candidates, n=1, cutoff=self._cutoff)
-            self._found[folded] = f" Did you mean '{self._original(near[0])}'?" if near else ""
-        return self._found[folded]
-
-
-def _original_key(hours: pd.DataFrame, folded: str) -> str:
-    return next(str(k) for k in hours["campaign"] if k and fold_key(k) == folded)
-
-
-def _original_name(campaigns: pd.DataFrame, folded: str) -> str:
-    for column in ("name", "calling_hours"):
-        for value in campaigns[column]:
-            if value and fold_key(value) == folded:
-                return str(value)
-    return folded
