@@ -54,7 +54,9 @@ class RunOptions:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     max_sends: int = 3  # creates of one campaign per run, counting resends after a look-up found nothing
     reconcile_delay_s: float = 2.0  # let a slow server finish storing before looking a campaign up
-    lookback_s: float = 600.0  # how far before the send a newest-first look-up keeps reading
+    # How long before the send (by the server's clock, known to about a second) a look-up starts reading: the
+    # server stamps a campaign when it processes the create, never before it was sent.
+    lookback_s: float = 120.0
     drain_timeout_s: float = 30.0  # how long in-flight requests may finish after an interrupt
     request_timeout_s: float = 60.0  # one request, connect to last byte; past it the request is ambiguous
 
