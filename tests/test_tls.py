@@ -8,6 +8,7 @@ import ssl
 import sys
 from pathlib import Path
 
+import pytest
 import trustme
 
 from provisioner.exit_codes import ExitCode
@@ -31,6 +32,7 @@ async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str]:
     return process.returncode, output.decode()
 
 
+@pytest.mark.slow
 async def test_untrusted_certificate_is_refused_clearly_and_ca_bundle_trusts_it(serve: Serve, tmp_path: Path) -> None:
     ca = trustme.CA()
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

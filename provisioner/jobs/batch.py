@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import logging
 import os
 import secrets
@@ -38,9 +37,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Final
 
-from provisioner.errors import ConfigError, InputError, StateError
+from provisioner.errors import ConfigError, InputError, LedgerBusyError, StateError
 from provisioner.exit_codes import ExitCode
 from provisioner.jobs.run import RESULTS_SUFFIX, Job, closing_fields, results_stem, run_job
+from provisioner.provision import locks
 from provisioner.report.workbook import console_summary
 from provisioner.workbook import spec
 from provisioner.workbook.load import csv_sheets
@@ -157,7 +157,7 @@ def run_batch(
         raise ConfigError(f"the outbox must not be the inbox {inbox}; leave --outbox out to use {inbox / RESULTS}")
     with _inbox_lock(inbox / LOCK) as held:
         if not held:
-            holder = _read_holder(inbox / LOCK)
+            holder = locks.holder(inbox / LOCK)
             log.warning("another batch run%s is working on %s; exiting", f" ({holder})" if holder else "", inbox)
             return BatchResult(inbox, busy=True)
         folders = _Folders.make(inbox, outbox)
@@ -416,31 +416,20 @@ def _stamp(seconds: float) -> str:
 def _inbox_lock(path: Path) -> Iterator[bool]:
     """Hold an exclusive lock on ``path``; yield False at once when another process holds it.
 
-    flock may not work across machines on a network filesystem: there the claim by rename still keeps two
+    The lock may not work across machines on a network filesystem: there the claim by rename still keeps two
     batch runs from running one input (a run recovers only working folders of its own host, where the lock
     always works); the lock saves a second run the work of finding that out, and makes it say so.
     """
     try:
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        lock = locks.FileLock(path, busy=f"another batch run is working on {path.parent}", mode=0o666)
+    except LedgerBusyError:
+        yield False
+        return
     except OSError as exc:
         raise StateError(f"cannot open the inbox lock {path}: {exc.strerror}") from None
-    try:
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        os.ftruncate(descriptor, 0)
-        os.write(descriptor, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
+    with lock:
+        lock.record(f"pid {os.getpid()} on {socket.gethostname()}")
         yield True
-    finally:
-        os.close(descriptor)  # releases the lock
-
-
-def _read_holder(path: Path) -> str:
-    with contextlib.suppress(OSError):
-        return path.read_text(encoding="utf-8").strip()
-    return ""
 
 
 def _level(code: ExitCode) -> int:

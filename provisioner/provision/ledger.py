@@ -10,7 +10,6 @@ beside it), so an ``in_flight`` entry seen at start is never another live run's.
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import os
 import sqlite3
 from collections.abc import Callable, Iterable
@@ -22,8 +21,9 @@ from typing import Final, Self
 
 import platformdirs
 
-from provisioner.errors import LedgerBusyError, StateError
+from provisioner.errors import StateError
 from provisioner.names import fold_name
+from provisioner.provision.locks import FileLock
 
 STATE_ENV: Final = "PROVISIONER_STATE"
 
@@ -84,20 +84,16 @@ class Ledger:
     def __init__(self, path: Path, *, lock: bool = True, clock: Callable[[], dt.datetime] | None = None) -> None:
         self.path = Path(path)
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        busy = (
+            f"another provisioner run is using the ledger {self.path}; wait for it to finish "
+            f"(or choose another ledger with --state)."
+        )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._lock_fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            # A plan only reads: it shares the lock, so it runs beside a plan but never beside a run's writes.
+            self._lock = FileLock(Path(f"{self.path}.lock"), shared=not lock, busy=busy)
         except OSError as exc:
             raise StateError(f"cannot open the ledger at {self.path}: {exc.strerror}") from None
-        try:
-            # A plan only reads: it shares the lock, so it runs beside a plan but never beside a run's writes.
-            fcntl.flock(self._lock_fd, (fcntl.LOCK_EX if lock else fcntl.LOCK_SH) | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self._lock_fd)
-            raise LedgerBusyError(
-                f"another provisioner run is using the ledger {self.path}; wait for it to finish "
-                f"(or choose another ledger with --state)."
-            ) from None
         try:
             # isolation_level=None: every statement commits at once, so a kill -9 loses nothing recorded.
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
@@ -105,7 +101,7 @@ class Ledger:
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL+NORMAL survives a process crash
             self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
-            self._release_lock()
+            self._lock.release()
             raise StateError(f"the ledger {self.path} cannot be used: {exc}") from None
 
     def __enter__(self) -> Self:
@@ -117,11 +113,7 @@ class Ledger:
     def close(self) -> None:
         """Close the database and release the run lock."""
         self._db.close()
-        self._release_lock()
-
-    def _release_lock(self) -> None:
-        fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-        os.close(self._lock_fd)
+        self._lock.release()
 
     def entries(self, scope: Scope, lnames: Iterable[str] | None = None) -> dict[str, Entry]:
         """Return the entries of a scope (all of them, or those of the given folded names)."""
