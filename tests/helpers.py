@@ -9,6 +9,8 @@ from typing import Any
 
 import openpyxl
 
+from provisioner.provision.engine import RunOptions
+from provisioner.provision.retry import RetryPolicy
 from provisioner.workbook import spec
 
 GOOD_CAMPAIGN: dict[str, Any] = {
@@ -28,6 +30,15 @@ GOOD_CAMPAIGN: dict[str, Any] = {
     "enable_machine_detect": "detect",
 }
 LABELS = {c.key: c.label for cols in spec.SHEET_COLUMNS.values() for c in cols}
+
+#: A run that retries fast: tests against the sandbox need no real backoff.
+FAST = RunOptions(
+    concurrency=8,
+    retry=RetryPolicy(max_attempts=8, backoff_base_s=0.01, backoff_cap_s=0.05),
+    reconcile_delay_s=0.0,
+    max_sends=6,
+    request_timeout_s=2.0,
+)
 
 
 def campaign(**changes: Any) -> dict[str, Any]:

@@ -9,6 +9,7 @@ cannot be sure.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
@@ -20,18 +21,11 @@ import pytest
 from provisioner.exit_codes import ExitCode
 from provisioner.jobs.doctor import Verdict, run_doctor
 from provisioner.jobs.run import Job, JobResult, run_job
-from provisioner.provision.engine import RunOptions
-from provisioner.provision.retry import RetryPolicy
 from provisioner.sandbox import SandboxConfig, ThreadedSandbox
+from tests.helpers import FAST as HELPERS_FAST
 from tests.helpers import campaign, window, write_book
 
-FAST = RunOptions(
-    concurrency=8,
-    retry=RetryPolicy(max_attempts=8, backoff_base_s=0.01, backoff_cap_s=0.05),
-    reconcile_delay_s=0.0,
-    max_sends=6,
-    request_timeout_s=5.0,
-)
+FAST = dataclasses.replace(HELPERS_FAST, request_timeout_s=5.0)  # headroom on a busy machine
 Start = Callable[..., ThreadedSandbox]
 LONG_AGO = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
 
