@@ -9,7 +9,6 @@ import datetime as dt
 import email.utils
 import json
 import logging
-import re
 import ssl
 import time
 from collections.abc import Callable, Mapping
@@ -35,20 +34,6 @@ from provisioner.secret import MASK
 DEFAULT_TIMEOUT: Final = aiohttp.ClientTimeout(total=60, connect=10, sock_connect=10, sock_read=30)
 
 _log = logging.getLogger("provisioner.api.client")
-
-_FAILED_BODY_STATUSES: Final = frozenset({"error", "failure"})
-_RATE_LIMIT_TEXT: Final = re.compile(r"rate[\s_-]?limit", re.IGNORECASE)
-_SCRIPT_OR_STYLE: Final = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-_TAG: Final = re.compile(r"<[^>]*>")
-_SPACE: Final = re.compile(r"\s+")
-_AUTH_CAUSES: Final = (
-    f"usual causes: a wrong client id or client secret ({where_to_set('client_id')}; "
-    f'{where_to_set("client_secret")}); the app\'s API scope "Campaign Management" not mapped to the bot or not '
-    f"published; the app belonging to another account than the account id ({where_to_set('account_id')}); "
-    f"a stream id other than the bot the scope is mapped to ({where_to_set('stream_id')})"
-)
-# What OpenSSL says when the "TLS" reply is plain text: the server answered in HTTP.
-_PLAIN_HTTP_REPLY: Final = re.compile(r"wrong.version.number|http.request|packet.length.too.long|record.layer", re.I)
 
 
 class Limiter(Protocol):
