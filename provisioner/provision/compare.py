@@ -1,9 +1,10 @@
 """Compare a row of the sheet with its campaign on the server, field by field, in the sheet's own terms.
 
-The server does not echo everything it was sent: ``experienceFlowName`` comes back as an ``experienceFlow`` id
-and ``enableMachineDetect`` as a boolean. For those the ledger's record of the last body written stands in for
-the server's value, as long as what the server does show agrees with it. ``dncLists`` comes back with an id
-beside the name, and lists of campaigns lack ``dialingStrategy``: only a read by id is compared.
+The server does not echo everything it was sent: ``experienceFlowName`` comes back as an ``experienceFlow`` id,
+and ``enableMachineDetect`` as a boolean (a create's reply) or not at all (a read by id). For those the ledger's
+record of the last body written stands in for the server's value, as long as what the server does show agrees
+with it. ``dncLists`` comes back with an id beside the name, and lists of campaigns lack ``dialingStrategy``:
+only a read by id is compared.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ LOCKED_STATUS: Final = "Active"
 DRIFT_FIELD: Final = "Changed on the platform"
 _NOT_SHOWN: Final = "(not shown)"
 _NONE: Final = "none"
+_EITHER: Final = "detect or disconnect"  # what a boolean true says: machine detection on, in one of two modes
 _DASH: Final = "–"  # an en dash between a window's start and end, as the sheet's examples write it
 
 
@@ -72,7 +74,7 @@ def _hours(body: Mapping[str, Any]) -> Mapping[str, Any]:
 
 #: Fields the server echoes in the shape they were sent: a sheet column and how to read it from a body or record.
 _ECHOED: Final[tuple[tuple[str, Callable[[Mapping[str, Any]], object]], ...]] = (
-    ("name", lambda b: b["name"]),
+    ("name", lambda b: b["name"].strip()),  # the server trims the name it stores
     ("description", lambda b: b["description"]),
     ("dnc_list", lambda b: b["dncLists"]["name"]),
     ("priority", lambda b: b["priority"]),
@@ -128,16 +130,17 @@ def _lists(record: Mapping[str, Any]) -> list[str]:
 
 
 def _machine_detect(record: Mapping[str, Any], last: Mapping[str, Any] | None) -> str | None:
-    """Return the server's machine detection in the sheet's terms; None when it cannot tell detect from disconnect."""
+    """Return the server's machine detection in the sheet's terms; None when neither it nor the ledger says."""
     shown = record.get("enableMachineDetect")
+    sent = last.get("enableMachineDetect") if last is not None else None
+    sent = sent if isinstance(sent, str) else None
     if isinstance(shown, str):
         return shown
-    if not isinstance(shown, bool):
-        return None
-    sent = last.get("enableMachineDetect") if last is not None else None
-    if isinstance(sent, str) and (sent != "no") == shown:
-        return sent
-    return None if shown else "no"
+    if isinstance(shown, bool):
+        if sent is not None and (sent != "no") == shown:
+            return sent
+        return _EITHER if shown else "no"
+    return sent  # a read by id does not show it: the body last written is all there is
 
 
 def differences(
@@ -164,11 +167,9 @@ def differences(
     flow = last.get("experienceFlowName") if last is not None else None
     if isinstance(flow, str) and flow != sheet.get("experienceFlowName"):
         changes.append(Change(_label("experience_flow_name"), flow, str(sheet.get("experienceFlowName"))))
-    detect, wanted_detect = _machine_detect(server, last), str(sheet.get("enableMachineDetect"))
-    if detect is None and server.get("enableMachineDetect") is not (wanted_detect != "no"):
-        changes.append(Change(_label("enable_machine_detect"), "detect or disconnect", wanted_detect))
-    elif detect is not None and detect != wanted_detect:
-        changes.append(Change(_label("enable_machine_detect"), detect, wanted_detect))
+    detect, wanted = _machine_detect(server, last), str(sheet.get("enableMachineDetect"))
+    if detect not in (None, wanted) and not (detect == _EITHER and wanted != "no"):
+        changes.append(Change(_label("enable_machine_detect"), str(detect), wanted))
     return tuple(changes)
 
 

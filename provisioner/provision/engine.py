@@ -395,8 +395,11 @@ class Provisioner:
                 if progress is not None:
                     progress(outcome)
 
-        workers: asyncio.Future[object] = asyncio.gather(*(worker() for _ in range(max(1, self._options.concurrency))))
-        stopping: asyncio.Future[object] = asyncio.ensure_future(stop.wait())
+        async def everyone() -> None:
+            await asyncio.gather(*(worker() for _ in range(max(1, self._options.concurrency))))
+
+        workers: asyncio.Task[object] = asyncio.create_task(everyone())
+        stopping: asyncio.Task[object] = asyncio.create_task(stop.wait())
         await asyncio.wait({workers, stopping}, return_when=asyncio.FIRST_COMPLETED)
         for task in (workers, stopping):
             task.cancel()
