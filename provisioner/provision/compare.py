@@ -161,7 +161,7 @@ def differences(
     server_days, sheet_days = _days(server), _days(sheet)
     changes += [
         Change(f"Calling hours {day}", server_days.get(day, _NONE), sheet_days.get(day, _NONE))
-        for day in (*spec.DAYS, *sorted(set(server_days) | set(sheet_days) - set(spec.DAYS)))
+        for day in (*spec.DAYS, *sorted((set(server_days) | set(sheet_days)) - set(spec.DAYS)))
         if server_days.get(day) != sheet_days.get(day)
     ]
     flow = last.get("experienceFlowName") if last is not None else None
