@@ -23,7 +23,7 @@ from provisioner.jobs.check import check_input
 from provisioner.jobs.run import run_job
 from provisioner.provision.compare import DRIFT_FIELD, Change, compare, differences
 from provisioner.provision.ledger import EntryState, Ledger
-from provisioner.sandbox import Faults, SandboxConfig, ThreadedSandbox, client_env
+from provisioner.sandbox import Faults, Sandbox, SandboxConfig, ThreadedSandbox, client_env
 from tests.helpers import campaign, window, write_book
 from tests.test_run import FAST, job, results
 
@@ -68,6 +68,14 @@ def server_equals_sheet(box: ThreadedSandbox, path: Path) -> None:
     stored = {c.lname: c.id for c in sandbox.campaigns}
     for payload in check_input(path).payloads:
         assert sandbox.body(stored[payload.name.lower()]) == payload.body, payload.name
+
+
+def created(tmp_path: Path, threaded_sandbox: Any, n: int) -> tuple[ThreadedSandbox, Sandbox, Path]:
+    """Start a sandbox and create n campaigns in it from a workbook; return the sandbox, its state, the workbook."""
+    box = threaded_sandbox(config())
+    path = book(tmp_path / "in.xlsx", rows(n))
+    assert run_job(job(tmp_path, path, box)).exit_code is ExitCode.OK
+    return box, box.server.sandbox, path
 
 
 def cli(box: ThreadedSandbox, state: Path, *args: str) -> Any:
@@ -127,10 +135,7 @@ def test_the_issue_user_story_create_edit_plan_differs_update_unchanged(tmp_path
 def test_a_campaign_changed_on_the_platform_is_drift_and_update_puts_the_sheet_back(
     tmp_path: Path, threaded_sandbox: Any
 ) -> None:
-    box = threaded_sandbox(config())
-    sandbox = box.server.sandbox
-    path = book(tmp_path / "in.xlsx", rows(3))
-    run_job(job(tmp_path, path, box))
+    box, sandbox, path = created(tmp_path, threaded_sandbox, 3)
     target = next(c for c in sandbox.campaigns if c.name == "Campaign 001")
     sandbox.edit(target.id, priority="1")
 
@@ -140,16 +145,16 @@ def test_a_campaign_changed_on_the_platform_is_drift_and_update_puts_the_sheet_b
     assert lines[0].startswith(DRIFT_FIELD) and lines[1] == "Priority 1 → 3"
     assert {seen[n]["status"] for n in ("Campaign 000", "Campaign 002")} == {"unchanged"}
 
-    fixed = run_job(replace(job(tmp_path, path, box), update=True))
-    assert {r["name"]: r["status"] for r in results(fixed)}["Campaign 001"] == "updated"
+    fixed = cli(box, tmp_path / "ledger.sqlite3", "run", str(path), "--update", "--json")
+    assert fixed.exit_code == 0, fixed.output
+    summary = json.loads(fixed.output.splitlines()[-1])
+    assert {c["name"]: c["status"] for c in summary["campaigns"]}["Campaign 001"] == "updated"
+    assert summary["counts"]["updated"] == 1 and summary["counts"]["unchanged"] == 2 and summary["exit_code"] == 0
     server_equals_sheet(box, path)
 
 
 def test_an_active_campaign_is_locked_and_never_sent(tmp_path: Path, threaded_sandbox: Any) -> None:
-    box = threaded_sandbox(config())
-    sandbox = box.server.sandbox
-    path = book(tmp_path / "in.xlsx", rows(2))
-    run_job(job(tmp_path, path, box))
+    box, sandbox, path = created(tmp_path, threaded_sandbox, 2)
     sandbox.activate(next(c.id for c in sandbox.campaigns if c.name == "Campaign 000"))
     book(path, rows(2, {0: {"priority": 5}, 1: {"priority": 4}}))
 
@@ -168,10 +173,7 @@ def test_an_active_campaign_is_locked_and_never_sent(tmp_path: Path, threaded_sa
 def test_the_sandbox_refuses_to_update_an_active_campaign_and_echoes_updates(
     tmp_path: Path, threaded_sandbox: Any
 ) -> None:
-    box = threaded_sandbox(config())
-    sandbox = box.server.sandbox
-    path = book(tmp_path / "in.xlsx", rows(1))
-    run_job(job(tmp_path, path, box))
+    box, sandbox, path = created(tmp_path, threaded_sandbox, 1)
     campaign_id = sandbox.campaigns[0].id
     body = {**check_input(path).payloads[0].body, "priority": "2"}
 
@@ -225,8 +227,8 @@ def test_the_three_change_shapes_read_in_the_sheet_s_terms(tmp_path: Path) -> No
     ]
 
 
-def test_what_the_server_cannot_echo_comes_from_the_last_body_written() -> None:
-    body = _body()
+def test_what_the_server_cannot_echo_comes_from_the_last_body_written(tmp_path: Path) -> None:
+    body = check_input(book(tmp_path / "in.xlsx", rows(1))).payloads[0].body
     echoed = {**body, "enableMachineDetect": True, "experienceFlow": "cf-1", "updatedAt": "t1", "_id": "cd-1"}
     del echoed["experienceFlowName"]
     server = Campaign("cd-1", body["name"], "Ready", echoed)
@@ -237,32 +239,6 @@ def test_what_the_server_cannot_echo_comes_from_the_last_body_written() -> None:
     assert compare({**body, "enableMachineDetect": "no"}, server, None, None).changes == (
         Change("Machine Detection", "detect or disconnect", "no"),
     )
-
-
-def _body() -> dict[str, Any]:
-    return {
-        "name": "A",
-        "description": "d",
-        "contactLists": ["Renewals East"],
-        "dncLists": {"name": "Global DNC"},
-        "priority": "3",
-        "dialingMode": "Agentless",
-        "dialingStrategy": {
-            "callerId": {"phoneNumber": "+14155550123"},
-            "callingHours": {
-                "frequency": "WEEKLY",
-                "timezone": "America/New_York",
-                "days": [{"day": "MO", "start": "9:00 AM", "end": "5:00 PM"}],
-            },
-            "dialingOrder": "FIFO",
-            "maxAttemptsPerRecord": 3,
-            "defaultRetryPeriod": 60,
-            "maxRingTime": 30,
-        },
-        "experienceFlowName": "Renewal Flow",
-        "enableMachineDetect": "detect",
-        "campaignType": "voice",
-    }
 
 
 _OLD_SCHEMA = """

@@ -204,12 +204,7 @@ class Provisioner:
                 payload = queue.get_nowait()
                 sending = Sending()
                 current[task] = (payload, sending)
-                try:
-                    outcome = await self.create_one(payload, sending)
-                except RunStopped as exc:
-                    fatal.append(exc.cause)
-                    stop.set()
-                    outcome = exc.outcome
+                outcome = await _unless_fatal(self.create_one(payload, sending), fatal, stop)
                 del current[task]
                 outcomes[payload.row] = outcome
                 if progress is not None:
@@ -385,12 +380,7 @@ class Provisioner:
         async def worker() -> None:
             while queue and not stop.is_set():
                 payload, campaign_id = queue.popleft()
-                try:
-                    outcome = await self.update_one(payload, campaign_id)
-                except RunStopped as exc:
-                    fatal.append(exc.cause)
-                    stop.set()
-                    outcome = exc.outcome
+                outcome = await _unless_fatal(self.update_one(payload, campaign_id), fatal, stop)
                 outcomes[payload.row] = outcome
                 if progress is not None:
                     progress(outcome)
@@ -485,6 +475,16 @@ class Provisioner:
             attempts=sends,
             finished_at=self._now(),
         )
+
+
+async def _unless_fatal(work: Awaitable[RowOutcome], fatal: list[ApiError], stop: asyncio.Event) -> RowOutcome:
+    """Return a row's outcome; when its failure stops the run, note the cause and set ``stop`` first."""
+    try:
+        return await work
+    except RunStopped as exc:
+        fatal.append(exc.cause)
+        stop.set()
+        return exc.outcome
 
 
 def deleted_note(entry: Entry) -> str:
