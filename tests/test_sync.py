@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 from typer.testing import CliRunner
 
@@ -24,6 +25,7 @@ from provisioner.jobs.run import run_job
 from provisioner.provision.compare import DRIFT_FIELD, Change, compare, differences
 from provisioner.provision.ledger import EntryState, Ledger
 from provisioner.sandbox import Faults, Sandbox, SandboxConfig, ThreadedSandbox, client_env
+from provisioner.workbook import spec
 from tests.helpers import campaign, window, write_book
 from tests.test_run import FAST, job, results
 
@@ -270,3 +272,24 @@ def test_a_ledger_made_by_the_old_schema_gains_the_new_columns_and_keeps_its_ent
     with Ledger(path) as ledger:
         entry = ledger.entries(scope)["spring"]
         assert (entry.last_body, entry.server_updated_at) == ({"priority": "2"}, "2026-01-01T00:00:00.000Z")
+
+
+def test_a_results_workbook_of_either_layout_fed_back_is_read_as_its_input(
+    tmp_path: Path, threaded_sandbox: Any
+) -> None:
+    box, sandbox, path = created(tmp_path, threaded_sandbox, 2)
+    written = run_job(job(tmp_path, path, box)).results_path
+    assert written is not None
+    workbook = openpyxl.load_workbook(written)
+    sheet = workbook["Results"]
+    header = [c.value for c in sheet[1]]
+    assert header[: len(spec.RESULT_COLUMNS)] == list(spec.RESULT_COLUMNS)
+    workbook.save(tmp_path / "new.xlsx")
+    sheet.delete_cols(header.index("changes") + 1)  # as results were written before the column existed
+    workbook.save(tmp_path / "old.xlsx")
+
+    for name in ("new.xlsx", "old.xlsx"):
+        again = run_job(job(tmp_path, tmp_path / name, box))
+        assert [r["status"] for r in results(again)] == ["unchanged"] * 2, name
+        assert not [p for p in again.report.problems if p.code == "unknown_column"], name
+    assert sandbox.requests["create"] == 2
