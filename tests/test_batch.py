@@ -372,7 +372,7 @@ def test_a_terminated_batch_puts_its_input_back_and_the_next_run_finishes_it(
     assert sorted(stored(box)) == sorted(fold_name(n) for n in [*(f"First {i}" for i in range(6)), "Second"])
     first_results = next(p.results_path for p in rerun.processed if p.name == "first.xlsx")
     assert first_results is not None and first_results.parent == inbox / "results"
-    assert set(statuses(first_results).values()) <= {"created", "exists"}
+    assert set(statuses(first_results).values()) <= {"created", "unchanged"}
 
 
 def test_a_busy_ledger_puts_the_input_back_and_stops_the_batch(tmp_path: Path, threaded_sandbox: Start) -> None:

@@ -21,6 +21,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from provisioner.exit_codes import ExitCode
 from provisioner.logs import register_secret
+from provisioner.provision.compare import Change
 from provisioner.provision.outcomes import Report, RowOutcome, RunSummary, Status
 from provisioner.report.workbook import ERROR_COLUMNS, STATUS_COLOURS, console_summary, human_duration, write_report
 from provisioner.workbook import spec
@@ -56,6 +57,16 @@ OUTCOMES = [
     RowOutcome(7, "Echo", Status.SKIPPED, error="@not attempted: the run stopped"),
     RowOutcome(8, "Foxtrot", Status.UNKNOWN, attempts=2, error="timed out", finished_at=FINISHED),
     RowOutcome(99, "Ghost", Status.FAILED, error="no such row"),
+    RowOutcome(100, "Hotel", Status.UPDATED, "cmp-3", changes=(Change("Priority", "3", "2"),)),
+    RowOutcome(101, "India", Status.UNCHANGED, "cmp-4"),
+    RowOutcome(
+        102,
+        "Juliet",
+        Status.DIFFERS,
+        "cmp-5",
+        changes=(Change("Priority", "3", "2"), Change("Contact Lists", "A", "B", "+ B, − A")),
+    ),
+    RowOutcome(103, "Kilo", Status.LOCKED, "cmp-6", changes=(Change("Priority", "3", "2"),)),
 ]
 PROBLEMS = (
     Problem("Campaigns", 6, "Priority", "=SUM(A1:A9)", "out_of_range", "must be a whole number from 1 to 5"),
@@ -202,7 +213,11 @@ def test_summary_counts_every_status_in_enum_order_with_a_total_and_a_chart(
         ["invalid", 1],
         ["skipped", 1],
         ["unknown", 1],
-        ["Total", 7],
+        ["updated", 1],
+        ["unchanged", 1],
+        ["differs", 1],
+        ["locked", 1],
+        ["Total", 11],
     ]
     with zipfile.ZipFile(written) as archive:
         charts = [n for n in archive.namelist() if n.startswith("xl/charts/chart")]
@@ -227,7 +242,8 @@ def test_results_list_outcomes_in_order_then_the_input_columns_as_written(
     assert by_key[0]["Priority"] == 3
     assert by_key[0]["Go-live"] == dt.datetime(2026, 3, 1)
     assert by_key[6]["Campaign Name"] is None  # row 99 is not in the input
-    assert table[7][: len(spec.RESULT_COLUMNS)] == [99, "Ghost", "failed", None, None, "no such row", 0, None]
+    assert table[7][: len(spec.RESULT_COLUMNS)] == [99, "Ghost", "failed", None, None, "no such row", None, 0, None]
+    assert by_key[9]["changes"] == "Priority 3 → 2\nContact Lists + B, − A"
     assert set(table[7][len(spec.RESULT_COLUMNS) :]) == {None}
 
 
@@ -394,7 +410,7 @@ def test_large_sheets_read_back_in_openpyxl_with_their_values_types_and_styles(l
     book = openpyxl.load_workbook(large)
     results = book[spec.RESULTS]
     assert results.max_row == LARGE + 1  # the probe row openpyxl wrote is gone; nothing is missing
-    assert results.auto_filter.ref == f"A1:P{LARGE + 1}"
+    assert results.auto_filter.ref == f"A1:Q{LARGE + 1}"
     header = [cell.value for cell in results[1]]
     assert header == [*spec.RESULT_COLUMNS, *LARGE_COLUMNS]
     for i in (*range(len(TRICKY_TEXT) * 2), 198, 199, 200, 1999, 2000, 2001, LARGE - 1):
@@ -430,7 +446,7 @@ def test_large_sheets_read_back_in_openpyxl_with_their_values_types_and_styles(l
     ]
     assert {cell.number_format for cell in hours["B"][1:]} == {TIME_FORMAT}
     with zipfile.ZipFile(large) as archive:
-        assert f"'Results'!$A$1:$P${LARGE + 1}".encode() in archive.read("xl/workbook.xml")
+        assert f"'Results'!$A$1:$Q${LARGE + 1}".encode() in archive.read("xl/workbook.xml")
     for name, xml in sheet_xml(large).items():
         assert b"<f>" not in xml and b"<f " not in xml, name
 
@@ -577,7 +593,8 @@ def test_console_summary_is_one_line_with_counts_exit_code_duration_and_file(sec
     line = console_summary(report, Path("out/Spring.results.xlsx"))
     assert line == (
         "Spring ***.xlsx: 1 created, 1 already existed, 2 failed, 1 invalid, 1 skipped, 1 with an unknown outcome, "
-        f"2 errors, 1 warning (exit 1: {ExitCode.FAILED.meaning}) in 8 min 12 s → out/Spring.results.xlsx"
+        "1 updated, 1 unchanged, 1 differ from the sheet (--update applies the changes), 1 locked (Active: not "
+        f"editable), 2 errors, 1 warning (exit 1: {ExitCode.FAILED.meaning}) in 8 min 12 s → out/Spring.results.xlsx"
     )
 
 

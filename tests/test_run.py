@@ -75,7 +75,7 @@ def assert_matches_sandbox(result: JobResult, box: ThreadedSandbox) -> None:
     assert sandbox.duplicates() == {}
     stored = {c.lname: c.id for c in sandbox.campaigns}
     for row in results(result):
-        if row["status"] in ("created", "exists"):
+        if Status(row["status"]).done:
             assert stored[fold_name(row["name"])] == row["campaign_id"], row
         else:
             assert fold_name(row["name"]) not in stored, row
@@ -97,7 +97,7 @@ def test_clean_run_creates_each_campaign_once_and_a_rerun_creates_nothing(
 
     second = run_job(job(tmp_path, path, box))
     assert second.exit_code == ExitCode.OK
-    assert {r["status"] for r in results(second)} == {"exists"}
+    assert {r["status"] for r in results(second)} == {"unchanged"}
     assert box.server.sandbox.requests["create"] == creates
     assert_matches_sandbox(second, box)
 
@@ -189,7 +189,8 @@ def test_existing_campaigns_and_missing_contact_lists_are_settled_before_sending
     )
     result = run_job(job(tmp_path, path, box, state_path=tmp_path / "other-ledger.sqlite3"))
     rows = {r["name"].strip(): r for r in results(result)}
-    assert rows["already there"]["status"] == "exists" and rows["already there"]["campaign_id"].startswith("cd-")
+    assert rows["already there"]["status"] == "differs" and rows["already there"]["campaign_id"].startswith("cd-")
+    assert rows["already there"]["changes"] == "Campaign Name Already There → already there"
     assert rows["New"]["status"] == "created"
     assert rows["Lost"]["status"] == "failed" and "'Nope'" in rows["Lost"]["error"]
     assert result.exit_code == ExitCode.FAILED
@@ -234,7 +235,7 @@ def test_an_entry_left_in_flight_by_a_crash_is_reconciled(tmp_path: Path, thread
         for name in ("Campaign 0000", "Campaign 0001"):
             ledger.begin(settings.scope, name, "dead-run")
     result = run_job(job(tmp_path, path, box, state_path=tmp_path / "crashed.sqlite3"))
-    assert {r["status"] for r in results(result)} == {"exists"}
+    assert {r["status"] for r in results(result)} == {"unchanged"}
     assert box.server is not None and box.server.sandbox.requests["create"] == 2
     with Ledger(tmp_path / "crashed.sqlite3") as ledger:
         assert {e.state.value for e in ledger.entries(settings.scope).values()} == {"created"}
@@ -271,9 +272,9 @@ def test_feeding_the_results_workbook_back_creates_only_what_is_missing(
     second = run_job(job(tmp_path, tmp_path / "retry.xlsx", box))
     assert second.exit_code == ExitCode.OK
     assert [(r["name"], r["status"]) for r in results(second)] == [
-        ("One", "exists"),
+        ("One", "unchanged"),
         ("Two", "created"),
-        ("Three", "exists"),
+        ("Three", "unchanged"),
     ]
     assert box.server is not None and box.server.sandbox.requests["create"] == 3
     assert_matches_sandbox(second, box)

@@ -14,10 +14,19 @@ _SENDING_INVALID: Final = (
 
 # Per command: the codes it can end with, each with its meaning there (None: the code's general meaning).
 COMMAND_EXITS: Final[dict[str, dict[ExitCode, str | None]]] = {
-    "run": {**dict.fromkeys(_ALL_RUN_CODES), ExitCode.INVALID: _SENDING_INVALID},
+    "run": {
+        **dict.fromkeys(_ALL_RUN_CODES),
+        # Differing is what a rerun after editing the sheet finds, not a failure: it is reported with its changes.
+        ExitCode.OK: "every campaign was created, updated, or already existed (also those that differ from the "
+        "sheet without --update: they are listed with their changes)",
+        ExitCode.FAILED: "some campaigns failed at the API, were not sent (skipped), or their outcome is unknown; "
+        "with --update, also an Active campaign that differs from the sheet (locked)",
+        ExitCode.INVALID: _SENDING_INVALID,
+    },
     "plan": {
-        ExitCode.OK: "every campaign would be created or already exists",
-        ExitCode.FAILED: "some rows would be refused by the server (a contact list it does not have)",
+        ExitCode.OK: "every campaign would be created, updated, or left as it is",
+        ExitCode.FAILED: "some rows would be refused by the server (a contact list it does not have), or differ "
+        "from an Active campaign (locked)",
         ExitCode.INVALID: "the input is invalid or unreadable (with --skip-invalid: some rows are invalid)",
         ExitCode.CONFIG: None,
     },

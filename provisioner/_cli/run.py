@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Final
 
 import typer
 
@@ -12,13 +14,14 @@ from provisioner._cli import common
 from provisioner._cli.common import InputOptions, JobOptions, LogOptions
 from provisioner.exit_codes import ExitCode
 from provisioner.jobs.progress import ProgressDisplay
-from provisioner.jobs.run import JobResult, run_job
-from provisioner.provision.outcomes import Status
+from provisioner.jobs.run import JobResult, closing_fields, run_job
+from provisioner.provision.outcomes import RowOutcome, Status, count_statuses
 from provisioner.report.workbook import console_summary, human_duration
 from provisioner.words import counted
 from provisioner.workbook.problems import errors_only
 
 Input = Annotated[Path, typer.Argument(metavar="INPUT", help=".xlsx workbook or folder of CSV files.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the outcome as JSON on stdout.")]
 
 
 @common.command("run", short_help="Create the campaigns of a workbook exactly once; write the results.")
@@ -28,33 +31,44 @@ def run(
     io: InputOptions,
     log: LogOptions,
     out: Annotated[Path | None, typer.Option("--out", help="Results workbook (default INPUT.results.xlsx).")] = None,
+    update: Annotated[
+        bool, typer.Option("--update", help="Apply the sheet's changes to campaigns that differ from it.")
+    ] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Create every campaign of INPUT exactly once, within the account's rate limit; write the results workbook.
 
+    Campaigns that exist are compared with their rows: without --update those that differ are reported
+    (status differs, with their changes); with --update their changes are sent. Active campaigns are locked.
     The client secret comes from $KORE_CLIENT_SECRET or the config profile, never from an option.
 
     Example: provisioner run campaigns.xlsx --sandbox
     """
-    progress = ProgressDisplay(bar=sys.stderr.isatty() and not log.quiet and log.log_format is common.LogFormat.text)
+    bar = sys.stderr.isatty() and not log.quiet and not as_json and log.log_format is common.LogFormat.text
     with common.failures_to_exit_codes():
         log.setup_logging()
-        result = run_job(job.job(input_path, io.limits, out), progress=progress)
-    _print_result(result, log.quiet)
+        result = run_job(replace(job.job(input_path, io.limits, out), update=update), progress=ProgressDisplay(bar=bar))
+    if as_json:
+        typer.echo(json.dumps(_run_json(result), ensure_ascii=False))
+    else:
+        _print_result(result, log.quiet)
     raise typer.Exit(result.exit_code)
 
 
 @common.command("plan", short_help="Say what run would create, skip and refuse; create nothing.")
-def plan(input_path: Input, job: JobOptions, io: InputOptions, log: LogOptions) -> None:
-    """Validate INPUT and read the server: say what `run` would create, skip and refuse, and how long it takes.
+def plan(input_path: Input, job: JobOptions, io: InputOptions, log: LogOptions, as_json: AsJson = False) -> None:
+    """Validate INPUT and read the server: say, row by row, what `run` would create, update or leave, and how long.
 
-    Creates nothing. Exits with the code `run` would end with if everything went as planned.
+    Actions: create, update (with each change, server → sheet), unchanged, locked (Active: not editable),
+    refuse (the server lacks a contact list), invalid. Sends nothing and changes nothing.
+    Exits with the code `run --update` would end with if everything went as planned.
 
     Example: provisioner plan campaigns.xlsx --profile prod
     """
     with common.failures_to_exit_codes():
         log.setup_logging()
         result = run_job(job.job(input_path, io.limits), dry_run=True)
-    raise typer.Exit(_print_plan(result))
+    raise typer.Exit(_print_plan(result, as_json))
 
 
 def _print_result(result: JobResult, quiet: bool) -> None:
@@ -69,40 +83,95 @@ def _print_result(result: JobResult, quiet: bool) -> None:
     typer.echo(console_summary(result.report, result.results_path))
 
 
-def _print_plan(result: JobResult) -> ExitCode:
-    """Print the plan and return plan's exit code: the one `run` would end with if all went as planned."""
+#: A plan's action for each status its rows can have.
+_ACTIONS: Final = {
+    Status.DIFFERS: "update",
+    Status.UNCHANGED: "unchanged",
+    Status.LOCKED: "locked",
+    Status.EXISTS: "exists",
+    Status.FAILED: "refuse",
+    Status.INVALID: "invalid",
+}
+
+
+def _campaign_json(outcome: RowOutcome, **fields: object) -> dict[str, object]:
+    """Return one row as the JSON outputs show it, its changes as ``{field, server, sheet}``."""
+    return {
+        "row": outcome.row,
+        "name": outcome.name,
+        **fields,
+        "campaign_id": outcome.campaign_id,
+        "changes": [change.as_json() for change in outcome.changes],
+    }
+
+
+def _run_json(result: JobResult) -> dict[str, object]:
+    """Return a run's final summary as ``run --json`` prints it."""
+    report = result.report
+    return {
+        "campaigns": [_campaign_json(o, status=str(o.status), error=o.error or o.note) for o in report.outcomes],
+        **closing_fields(report),
+        "requests": result.requests,
+        "notes": list(report.summary.notes),
+        "results": str(result.results_path) if result.results_path else None,
+    }
+
+
+def _print_plan(result: JobResult, as_json: bool) -> ExitCode:
+    """Print the plan and return plan's exit code: the one `run --update` would end with if all went as planned."""
     outcomes = result.report.outcomes
     invalid = [o for o in outcomes if o.status is Status.INVALID]
     plan = result.plan
     if plan is None and result.exit_code is not ExitCode.INVALID:
         # Stopped before reading the server (settings, credentials, connection, ledger): say only that.
         common.fail("; ".join(result.report.summary.notes), result.exit_code)
+    code = ExitCode.INVALID if invalid else ExitCode.OK
+    if plan is not None and code is ExitCode.OK:
+        locked = any(o.status is Status.LOCKED for o in outcomes)
+        code = ExitCode.FAILED if plan.missing_lists or locked else ExitCode.OK
+    creates = {p.row: p.name for p in plan.to_create} if plan is not None else {}
+    rows: list[tuple[int, RowOutcome | None]] = sorted(
+        [(o.row, o) for o in outcomes] + [(row, None) for row in creates], key=lambda r: r[0]
+    )
+    if as_json:
+        campaigns: list[dict[str, object]] = [
+            _campaign_json(o, action=_ACTIONS[o.status])
+            if o is not None
+            else {"row": row, "name": creates[row], "action": "create", "campaign_id": None, "changes": []}
+            for row, o in rows
+        ]
+        typer.echo(json.dumps({"campaigns": campaigns, "requests": result.requests, "eta_s": result.eta_s}))
+        return code
     for note in result.report.summary.notes:
         typer.echo(f"note: {note}")
     if plan is None:
         typer.echo(f"{counted(len(invalid), 'invalid row')}; nothing would be sent until they are fixed:")
-        for outcome in invalid:
-            typer.echo(f"  row {outcome.row} {outcome.name!r}: {outcome.error}")
-        return ExitCode.INVALID
-    by_row = {o.row: o for o in outcomes}
+        for bad in invalid:
+            typer.echo(f"  row {bad.row} {bad.name!r}: {bad.error}")
+        return code
+    for row, known in rows:
+        if known is None:
+            why = f" ({plan.deleted[row]})" if row in plan.deleted else ""
+            typer.echo(f"  create  row {row}: {creates[row]}{why}")
+            continue
+        action = _ACTIONS[known.status]
+        detail = f" ({known.campaign_id})" if known.campaign_id else f": {known.error}"
+        typer.echo(f"  {action:<7} row {row}: {known.name}{detail}")
+        for change in known.changes:
+            typer.echo(f"            {change}")
+    counts = count_statuses(outcomes)
+    updates = counts[Status.DIFFERS]
     typer.echo(
-        f"Would create {counted(len(plan.to_create), 'campaign')}"
-        + (f" (at least {human_duration(result.eta_s)} at the rate limit)" if result.eta_s else "")
+        f"Would create {counted(len(creates), 'campaign')} and update {updates}; "
+        f"{counts[Status.UNCHANGED]} unchanged, {counts[Status.LOCKED]} locked; "
+        f"{counted(result.requests or 0, 'request')}"
+        + (f", at least {human_duration(result.eta_s)} at the rate limit" if result.eta_s else "")
         + "."
     )
-    for payload in plan.to_create:
-        why = f" ({plan.deleted[payload.row]})" if payload.row in plan.deleted else ""
-        typer.echo(f"  create  row {payload.row}: {payload.name}{why}")
-    for row, campaign in sorted(plan.existing.items()):
-        typer.echo(f"  exists  row {row}: {by_row[row].name} ({campaign.id})")
-    for row, names in sorted(plan.missing_lists.items()):
-        typer.echo(f"  refuse  row {row}: {by_row[row].name}: contact lists not on the server: {', '.join(names)}")
-    for outcome in invalid:
-        typer.echo(f"  invalid row {outcome.row}: {outcome.name}: {outcome.error}")
     refused = [f"{counted(len(plan.missing_lists), 'row')} refused"] if plan.missing_lists else []
     refused += [counted(len(invalid), "invalid row")] if invalid else []
     if refused:
         typer.echo(f"Not ready: {' and '.join(refused)}; `run` would not create them.")
-    if invalid:
-        return ExitCode.INVALID
-    return ExitCode.FAILED if plan.missing_lists else ExitCode.OK
+    if updates:
+        typer.echo("`run` reports these as 'differs'; `run --update` sends the changes.")
+    return code

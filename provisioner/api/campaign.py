@@ -21,6 +21,12 @@ class Campaign:
         """Return when the server says it created the campaign (the server's clock), if it says."""
         return parse_timestamp(self.raw.get("createdAt"))
 
+    @property
+    def updated_at(self) -> str | None:
+        """Return the server's ``updatedAt`` exactly as it wrote it (compared as text, never parsed), if given."""
+        value = self.raw.get("updatedAt")
+        return value if isinstance(value, str) else None
+
 
 @dataclass(frozen=True, slots=True)
 class ContactList:

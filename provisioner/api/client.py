@@ -100,6 +100,13 @@ class KoreClient:
         reply = await self._call("GET", self._path(endpoints.GET_CAMPAIGN, campaign_id))
         return reply.campaign(reply.data())
 
+    async def update_campaign(self, campaign_id: str, body: Mapping[str, object]) -> Campaign:
+        """Replace one voice campaign's settings with ``body`` (the full create body); safe to resend."""
+        reply = await self._call(
+            "PUT", self._path(endpoints.UPDATE_CAMPAIGN, campaign_id), query={"campaignType": "voice"}, body=body
+        )
+        return reply.campaign(reply.data())
+
     async def campaign_status(self, campaign_id: str) -> Campaign:
         """Fetch a campaign's status (the cheap way to watch Preparing turn Ready)."""
         reply = await self._call(

@@ -8,6 +8,7 @@ from typing import Final
 CREATE_CAMPAIGN: Final = "/campaign/api/v2/public/{stream_id}/campaign"  # POST, query campaignType=voice
 LIST_CAMPAIGNS: Final = "/campaign/api/v2/public/{stream_id}/campaign/getAllCampaignDetails"  # POST
 GET_CAMPAIGN: Final = "/campaign/api/v2/public/{stream_id}/campaign/{campaign_id}"  # GET
+UPDATE_CAMPAIGN: Final = GET_CAMPAIGN  # PUT, query campaignType=voice; the full create body
 CAMPAIGN_STATUS: Final = "/campaign/api/v2/public/{stream_id}/campaign/{campaign_id}/status"  # POST, view=status
 LIST_CONTACT_LISTS: Final = (
     "/campaign/api/v2/public/{stream_id}/campaign/contactList/getAllListDetails"  # POST, query type=call

@@ -24,12 +24,15 @@ from provisioner.exit_codes import ExitCode, exit_code_for
 from provisioner.jobs.check import Checked, check_input
 from provisioner.jobs.progress import ProgressDisplay, per_window
 from provisioner.logs import register_secret
+from provisioner.provision.compare import Comparison
 from provisioner.provision.engine import Plan, Provisioner, RunOptions
 from provisioner.provision.ledger import Ledger, default_path
 from provisioner.provision.limiter import RollingWindowLimiter, estimate_duration
 from provisioner.provision.outcomes import Report, RowOutcome, RunSummary, Status, count_statuses
+from provisioner.provision.payloads import Payload
 from provisioner.report.workbook import console_summary, human_duration, write_report
 from provisioner.sandbox import SandboxConfig, client_settings, running_sandbox
+from provisioner.words import counted
 from provisioner.workbook.load import Limits, input_digest
 
 log = logging.getLogger("provisioner.jobs.run")
@@ -51,6 +54,7 @@ class Job:
     rate_limit: int | None = None  # overrides the settings' rate limit
     rate_window_s: float = 60.0
     sandbox: bool = False  # run against an in-process sandbox with generated credentials
+    update: bool = False  # send the changes of rows that differ from their campaign (run --update)
 
     @property
     def results_path(self) -> Path:
@@ -80,6 +84,7 @@ class JobResult:
     results_path: Path | None
     plan: Plan | None = None
     eta_s: float | None = None
+    requests: int | None = None  # every request the job makes (a plan: that its run with --update would make)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -206,40 +211,57 @@ class _Server:
         async with session:
             client = KoreClient(self.settings, session, limiter=limiter)
             engine = Provisioner(client, self.ledger, self.settings.scope, self.run_id, job.options)
-            plan = await _unless_stopped(engine.plan(self.checked.payloads, reconcile=not dry_run), stop)
-            if plan is None:
+            payloads = self.checked.payloads
+            plan = await _unless_stopped(engine.plan(payloads, reconcile=not dry_run), stop)
+            compared = None
+            if plan is not None:
+                compared = await _unless_stopped(engine.compare_existing(plan, payloads, record=not dry_run), stop)
+            if plan is None or compared is None:
                 note = self.interrupt.note("during the pre-flight, before anything was sent")
                 code = self.interrupt.exit_code or ExitCode.INTERRUPTED
                 return finish({}, code, [note], default_status=Status.SKIPPED, default_error=f"not sent: {note}")
-            outcomes = _planned_outcomes(plan, finish.now)
+            outcomes = _planned_outcomes(plan, compared, finish.now)
+            to_update = [
+                (p, plan.existing[p.row].id)
+                for p in payloads
+                if isinstance(c := compared.get(p.row), Comparison) and c.action == "update"
+            ]
             # A plan's reads are made again by the run it stands for; a run has made them already.
             used = limiter.stats.grants if dry_run else limiter.stats.in_window
-            eta = estimate_duration(len(plan.to_create), rate, job.rate_window_s, used=used)
+            writes = len(plan.to_create) + (len(to_update) if dry_run or job.update else 0)
+            eta = estimate_duration(writes, rate, job.rate_window_s, used=used)
             if dry_run:
                 result = finish(outcomes, ExitCode.OK, [], default_status=None)
-                return replace(result, plan=plan, eta_s=eta)
+                return replace(result, plan=plan, eta_s=eta, requests=limiter.stats.grants + writes)
+            counts = count_statuses(list(outcomes.values()))
             log.info(
-                "%s: %d to create, %d already exist, %d cannot be sent; %s",
+                "%s: %d to create, %d to update, %d unchanged, %d differ, %d locked, %d cannot be sent; %s",
                 job.input_path.name,
                 len(plan.to_create),
-                len(plan.existing),
+                len(to_update) if job.update else 0,
+                counts[Status.UNCHANGED],
+                0 if job.update else counts[Status.DIFFERS],
+                counts[Status.LOCKED],
                 len(plan.missing_lists),
-                pace_text(len(plan.to_create), eta, rate, job.rate_window_s),
+                pace_text(writes, eta, rate, job.rate_window_s),
                 extra={
                     **finish.fields,
                     "to_create": len(plan.to_create),
+                    "to_update": len(to_update) if job.update else 0,
                     "exists": len(plan.existing),
                     "cannot_send": len(plan.missing_lists),
                     "eta_s": round(eta, 1),
                 },
             )
-            created, fatal = await self._create(engine, plan, limiter, progress)
-        outcomes.update(created)
+            sent, fatal = await self._send(engine, plan, to_update if job.update else [], limiter, progress)
+        for row, outcome in sent.items():
+            # An update's outcome keeps the changes its comparison found: the results say what it changed.
+            outcomes[row] = replace(outcome, changes=outcomes[row].changes) if row in outcomes else outcome
         for row, note in plan.deleted.items():
             if outcomes[row].status is Status.CREATED:
                 outcomes[row] = replace(outcomes[row], note=note)
-        notes: list[str] = []
-        code = _exit_code(outcomes, self.checked)
+        code = _exit_code(outcomes, self.checked, locked_fails=job.update)
+        notes = _differ_notes(outcomes) if not job.update else []
         if fatal is not None:
             notes.append(_fatal_note(fatal))
             code = ExitCode.CONFIG
@@ -251,17 +273,34 @@ class _Server:
             finish(outcomes, code, notes, default_status=Status.SKIPPED, default_error=f"not sent: {stopped_reason}"),
             plan=plan,
             eta_s=eta,
+            requests=limiter.stats.grants,
         )
 
-    async def _create(
-        self, engine: Provisioner, plan: Plan, limiter: RollingWindowLimiter, progress: ProgressDisplay | None
+    async def _send(
+        self,
+        engine: Provisioner,
+        plan: Plan,
+        to_update: list[tuple[Payload, str]],
+        limiter: RollingWindowLimiter,
+        progress: ProgressDisplay | None,
     ) -> tuple[dict[int, RowOutcome], ApiError | None]:
+        """Create what is missing, then (unless stopped) update what differs."""
+        stop = self.interrupt.stop
+        advance = None if progress is None else progress.advance
+
+        async def creates_then_updates() -> tuple[dict[int, RowOutcome], ApiError | None]:
+            sent, fatal = await engine.create_all(plan.to_create, stop, advance)
+            if fatal is None and not stop.is_set() and to_update:
+                updated, fatal = await engine.update_all(to_update, stop, advance)
+                sent.update(updated)
+            return sent, fatal
+
         if progress is None:
-            return await engine.create_all(plan.to_create, self.interrupt.stop)
-        progress.start(len(plan.to_create), limiter)
+            return await creates_then_updates()
+        progress.start(len(plan.to_create) + len(to_update), limiter)
         ticker = asyncio.create_task(progress.keep_showing())
         try:
-            return await engine.create_all(plan.to_create, self.interrupt.stop, progress.advance)
+            return await creates_then_updates()
         finally:
             ticker.cancel()
             await asyncio.gather(ticker, return_exceptions=True)
@@ -278,10 +317,24 @@ def pace_text(requests: int, eta_s: float, rate: int, window_s: float) -> str:
     return f"at {per} this takes at least {human_duration(eta_s)}"
 
 
-def _planned_outcomes(plan: Plan, now: Callable[[], dt.datetime]) -> dict[int, RowOutcome]:
+#: The status of an existing row, by the action its comparison calls for (an update not sent: it differs).
+_COMPARED: Final = {"unchanged": Status.UNCHANGED, "update": Status.DIFFERS, "locked": Status.LOCKED}
+_LOCKED_NOTE: Final = "Active: the platform allows no edits to a running campaign; stop it to apply the changes"
+
+
+def _planned_outcomes(
+    plan: Plan, compared: dict[int, Comparison | ApiError], now: Callable[[], dt.datetime]
+) -> dict[int, RowOutcome]:
     outcomes: dict[int, RowOutcome] = {}
     for row, campaign in plan.existing.items():
-        outcomes[row] = RowOutcome(row, campaign.name, Status.EXISTS, campaign.id, campaign.status, finished_at=now())
+        outcome = RowOutcome(row, campaign.name, Status.EXISTS, campaign.id, campaign.status, finished_at=now())
+        found = compared[row]
+        if isinstance(found, ApiError):
+            outcome = replace(outcome, note=f"not compared with the sheet: {found}")
+        else:
+            note = _LOCKED_NOTE if found.action == "locked" else None
+            outcome = replace(outcome, status=_COMPARED[found.action], changes=found.changes, note=note)
+        outcomes[row] = outcome
     for row, names in plan.missing_lists.items():
         listed = ", ".join(f"'{n}'" for n in names)
         outcomes[row] = RowOutcome(
@@ -294,12 +347,22 @@ def _planned_outcomes(plan: Plan, now: Callable[[], dt.datetime]) -> dict[int, R
     return outcomes
 
 
-def _exit_code(outcomes: dict[int, RowOutcome], checked: Checked) -> ExitCode:
-    if any(o.status in (Status.FAILED, Status.UNKNOWN, Status.SKIPPED) for o in outcomes.values()):
+def _exit_code(outcomes: dict[int, RowOutcome], checked: Checked, *, locked_fails: bool) -> ExitCode:
+    """Return a run's exit code: rows that differ are reported, not failed; locked ones fail only under --update."""
+    failing = {Status.FAILED, Status.UNKNOWN, Status.SKIPPED} | ({Status.LOCKED} if locked_fails else set())
+    if any(o.status in failing for o in outcomes.values()):
         return ExitCode.FAILED
     if not checked.validated.valid:
         return ExitCode.INVALID
     return ExitCode.OK
+
+
+def _differ_notes(outcomes: dict[int, RowOutcome]) -> list[str]:
+    """Say how many campaigns differ from the sheet and how to apply the changes (a run without --update)."""
+    differ = sum(o.status is Status.DIFFERS for o in outcomes.values())
+    if not differ:
+        return []
+    return [f"{counted(differ, 'campaign')} differ from the sheet (see 'changes'); run again with --update to apply"]
 
 
 def _fatal_note(error: ProvisionerError) -> str:

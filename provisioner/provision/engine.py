@@ -11,11 +11,12 @@ Exactly once, because the create call has no idempotency key:
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime as dt
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final, TypeVar
 
 from provisioner.api.campaign import Campaign
@@ -30,13 +31,21 @@ from provisioner.errors import (
     RateLimitedError,
     RejectedError,
     TLSError,
+    TransientError,
 )
 from provisioner.names import fold_name
+from provisioner.provision.compare import Comparison, compare, differences, unchanged_since_written
 from provisioner.provision.ledger import Entry, EntryState, Ledger, Scope
 from provisioner.provision.limiter import on_grant
 from provisioner.provision.outcomes import RowOutcome, Status
 from provisioner.provision.payloads import Payload
-from provisioner.provision.retry import CREATE_RETRYABLE, READ_RETRYABLE, RetryPolicy, call_with_retries
+from provisioner.provision.retry import (
+    CREATE_RETRYABLE,
+    READ_RETRYABLE,
+    UPDATE_RETRYABLE,
+    RetryPolicy,
+    call_with_retries,
+)
 
 log = logging.getLogger("provisioner.provision.engine")
 T = TypeVar("T")
@@ -195,12 +204,7 @@ class Provisioner:
                 payload = queue.get_nowait()
                 sending = Sending()
                 current[task] = (payload, sending)
-                try:
-                    outcome = await self.create_one(payload, sending)
-                except RunStopped as exc:
-                    fatal.append(exc.cause)
-                    stop.set()
-                    outcome = exc.outcome
+                outcome = await _unless_fatal(self.create_one(payload, sending), fatal, stop)
                 del current[task]
                 outcomes[payload.row] = outcome
                 if progress is not None:
@@ -294,7 +298,7 @@ class Provisioner:
                         f"({lookup_error}). Run again to reconcile.",
                     )
                 if found is not None:
-                    self._ledger.created(self._scope, payload.name, found.id, self._run_id)
+                    self._wrote(payload, found)
                     return self._outcome(payload, Status.CREATED, found, sends=state.sends)
                 state.reached = False  # looked up and not there: sending it again cannot make a second one
                 continue
@@ -314,7 +318,7 @@ class Provisioner:
                     error=f"not sent: the server still rate-limited it after {self._options.retry.max_attempts} "
                     "tries; run again to send it",
                 )
-            self._ledger.created(self._scope, payload.name, campaign.id, self._run_id)
+            self._wrote(payload, campaign)
             return self._outcome(payload, Status.CREATED, campaign, sends=state.sends)
         self._ledger.failed(self._scope, payload.name, last_error)
         return self._outcome(
@@ -323,6 +327,128 @@ class Provisioner:
             sends=state.sends,
             error=f"{last_error} (sent {state.sends} times; each time the server failed and did not create it)",
         )
+
+    def _wrote(self, payload: Payload, campaign: Campaign) -> None:
+        """Record that the campaign holds the row's body, at the server's updatedAt it showed."""
+        self._ledger.wrote(self._scope, (payload.name, campaign.id), self._run_id, payload.body, campaign.updated_at)
+
+    async def compare_existing(
+        self, plan: Plan, payloads: list[Payload], *, record: bool
+    ) -> dict[int, Comparison | ApiError]:
+        """Compare every row whose campaign exists with the server, reading by id only what the list cannot settle.
+
+        With ``record`` (a run, not a plan), what the server is found to hold goes to the ledger, so that the
+        next run can settle the row from the list alone. A row whose read fails for good maps to its error.
+        """
+        by_row = {p.row: p for p in payloads}
+        entries = self._ledger.entries(self._scope, {fold_name(by_row[row].name) for row in plan.existing})
+        reads = asyncio.Semaphore(max(1, self._options.concurrency))
+
+        async def one(row: int, listed: Campaign) -> Comparison | ApiError:
+            payload = by_row[row]
+            entry = entries.get(fold_name(payload.name))
+            last, updated_at = (entry.last_body, entry.server_updated_at) if entry else (None, None)
+            if unchanged_since_written(payload.body, listed, last, updated_at):
+                return Comparison("unchanged", (), listed.updated_at, payload.body)
+            try:
+                async with reads:
+                    server = await self._read(lambda: self._client.get_campaign(listed.id))
+            except (RejectedError, TransientError, RateLimitedError) as exc:
+                return exc
+            result = compare(payload.body, server, last, updated_at)
+            if record and result.holds is not None:
+                where = (payload.name, server.id)
+                self._ledger.wrote(self._scope, where, self._run_id, result.holds, server.updated_at)
+            return result
+
+        rows = list(plan.existing)
+        found = await asyncio.gather(*(one(row, plan.existing[row]) for row in rows))
+        return dict(zip(rows, found, strict=True))
+
+    async def update_all(
+        self, work: list[tuple[Payload, str]], stop: asyncio.Event, progress: Progress | None = None
+    ) -> tuple[dict[int, RowOutcome], ApiError | None]:
+        """Update each ``(payload, campaign id)``, ``concurrency`` at a time, until done, stopped, or a fatal failure.
+
+        A stop cancels every update at once, in flight or not: a PUT sets the whole campaign, so one cut short
+        leaves nothing a rerun cannot put right. Rows not finished are left out of the outcomes.
+        """
+        queue = collections.deque(work)
+        outcomes: dict[int, RowOutcome] = {}
+        fatal: list[ApiError] = []
+
+        async def worker() -> None:
+            while queue and not stop.is_set():
+                payload, campaign_id = queue.popleft()
+                outcome = await _unless_fatal(self.update_one(payload, campaign_id), fatal, stop)
+                outcomes[payload.row] = outcome
+                if progress is not None:
+                    progress(outcome)
+
+        async def everyone() -> None:
+            await asyncio.gather(*(worker() for _ in range(max(1, self._options.concurrency))))
+
+        workers: asyncio.Task[object] = asyncio.create_task(everyone())
+        stopping: asyncio.Task[object] = asyncio.create_task(stop.wait())
+        await asyncio.wait({workers, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (workers, stopping):
+            task.cancel()
+        await asyncio.gather(workers, stopping, return_exceptions=True)
+        return outcomes, (fatal[0] if fatal else None)
+
+    async def update_one(self, payload: Payload, campaign_id: str) -> RowOutcome:
+        """Update one campaign to the row's body; after an ambiguous failure, confirm by reading it back."""
+        sends = 0
+        ambiguous: list[AmbiguousError] = []
+
+        async def send() -> Campaign:
+            nonlocal sends
+            sends += 1
+            try:
+                return await self._client.update_campaign(campaign_id, payload.body)
+            except AmbiguousError as exc:
+                ambiguous.append(exc)
+                raise
+
+        outcome = self._outcome(payload, Status.FAILED, sends=sends)
+        try:
+            campaign: Campaign | None = await call_with_retries(
+                send, retry_on=UPDATE_RETRYABLE, policy=self._options.retry, sleep=self._sleep, rng=self._rng
+            )
+        except RejectedError as exc:
+            return replace(outcome, attempts=sends, error=exc.message, campaign_id=campaign_id)
+        except (AuthError, TLSError) as exc:
+            raise RunStopped(exc, replace(outcome, status=Status.SKIPPED, error=f"not sent: {exc}")) from None
+        except RateLimitedError as exc:
+            return replace(outcome, status=Status.SKIPPED, attempts=sends, error=f"not sent: {exc.message}")
+        except TransientError:
+            campaign = None
+        if ambiguous or campaign is None:
+            return await self._confirm(payload, campaign_id, sends, ambiguous)
+        self._wrote(payload, campaign)
+        return self._outcome(payload, Status.UPDATED, campaign, sends=sends)
+
+    async def _confirm(
+        self, payload: Payload, campaign_id: str, sends: int, ambiguous: list[AmbiguousError]
+    ) -> RowOutcome:
+        """Read a campaign back after updates that failed ambiguously: updated only if it now equals the row."""
+        why = ambiguous[-1].message if ambiguous else "the update kept failing"
+        try:
+            server = await self._read(lambda: self._client.get_campaign(campaign_id))
+        except ApiError as exc:
+            return self._outcome(
+                payload,
+                Status.UNKNOWN,
+                sends=sends,
+                error=f"{why}; reading it back failed too ({exc}). Run again to compare.",
+            )
+        if differences(payload.body, server.raw, payload.body):
+            return replace(
+                self._outcome(payload, Status.FAILED, server, sends=sends),
+                error=f"{why}; read back, the campaign does not hold the sheet's values (sent {sends} times)",
+            )
+        self._wrote(payload, server)
+        return self._outcome(payload, Status.UPDATED, server, sends=sends)
 
     async def _look_up(self, name: str, sent_at: dt.datetime) -> Campaign | None:
         """Find a campaign by name among those created since a little before it was sent (server time)."""
@@ -349,6 +475,16 @@ class Provisioner:
             attempts=sends,
             finished_at=self._now(),
         )
+
+
+async def _unless_fatal(work: Awaitable[RowOutcome], fatal: list[ApiError], stop: asyncio.Event) -> RowOutcome:
+    """Return a row's outcome; when its failure stops the run, note the cause and set ``stop`` first."""
+    try:
+        return await work
+    except RunStopped as exc:
+        fatal.append(exc.cause)
+        stop.set()
+        return exc.outcome
 
 
 def deleted_note(entry: Entry) -> str:

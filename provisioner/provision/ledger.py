@@ -5,11 +5,15 @@ the request is sent and the outcome after. An entry still ``in_flight`` when a r
 that crashed mid-request: the campaign may or may not exist, and the next run must look it up on the
 server before sending it again. Only one run may use a ledger at a time (an exclusive lock on a file
 beside it), so an ``in_flight`` entry seen at start is never another live run's.
+
+For updates, an entry also keeps the last body written to the campaign and the server's ``updatedAt`` while
+the campaign was known to hold it: a rerun whose row and ``updatedAt`` both match needs no read of its own.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterable
@@ -17,7 +21,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
-from typing import Final, Self
+from typing import Any, Final, Self
 
 import platformdirs
 
@@ -43,9 +47,17 @@ CREATE TABLE IF NOT EXISTS campaigns (
     error TEXT,
     sent_at TEXT,
     updated_at TEXT NOT NULL,
+    last_body TEXT,
+    server_updated_at TEXT,
     PRIMARY KEY (host, account, stream, lname)
 );
 """
+#: Columns added after the first schema, with their types: ledgers made before them gain them when opened.
+_ADDED_COLUMNS: Final = (("last_body", "TEXT"), ("server_updated_at", "TEXT"))
+_COLUMNS: Final = (
+    "host, account, stream, lname, name, state, campaign_id, run_id, attempts, error, sent_at, last_body, "
+    "server_updated_at"
+)
 
 
 class EntryState(StrEnum):
@@ -68,6 +80,8 @@ class Entry:
     attempts: int
     error: str | None
     sent_at: dt.datetime | None
+    last_body: dict[str, Any] | None = None  # the body last written to the campaign (create or update)
+    server_updated_at: str | None = None  # the server's updatedAt while it held last_body, as it wrote it
 
 
 def default_path() -> Path:
@@ -100,9 +114,17 @@ class Ledger:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL+NORMAL survives a process crash
             self._db.executescript(_SCHEMA)
+            self._migrate()
         except sqlite3.DatabaseError as exc:
             self._lock.release()
             raise StateError(f"the ledger {self.path} cannot be used: {exc}") from None
+
+    def _migrate(self) -> None:
+        """Add the columns a ledger made by an older version lacks (SQLite adds them as NULL to every row)."""
+        present = {str(row[1]) for row in self._db.execute("PRAGMA table_info(campaigns)")}
+        for name, kind in _ADDED_COLUMNS:
+            if name not in present:
+                self._db.execute(f"ALTER TABLE campaigns ADD COLUMN {name} {kind}")
 
     def __enter__(self) -> Self:
         return self
@@ -126,10 +148,8 @@ class Ledger:
 
     def everything(self) -> list[tuple[Scope, Entry]]:
         """Return every entry of every tenant, oldest first."""
-        rows = self._db.execute(
-            "SELECT host, account, stream, lname, name, state, campaign_id, run_id, attempts, error, sent_at "
-            "FROM campaigns ORDER BY updated_at, lname"
-        ).fetchall()
+        query = f"SELECT {_COLUMNS} FROM campaigns ORDER BY updated_at, lname"  # noqa: S608  (constant columns)
+        rows = self._db.execute(query).fetchall()
         return [((r[0], r[1], r[2]), _entry(r[3:])) for r in rows]
 
     def forget(self, scope: Scope, lname: str) -> None:
@@ -169,12 +189,28 @@ class Ledger:
             (error, self._now(), *scope, fold_name(name)),
         )
 
+    def wrote(
+        self, scope: Scope, campaign: tuple[str, str], run_id: str, body: dict[str, Any], server_updated_at: str | None
+    ) -> None:
+        """Record that campaign ``(name, id)`` holds ``body``, and the server's ``updatedAt`` that goes with it."""
+        name, campaign_id = campaign
+        now = self._now()
+        values = (*scope, fold_name(name), name, campaign_id, run_id, now, json.dumps(body, sort_keys=True))
+        self._db.execute(
+            "INSERT INTO campaigns (host, account, stream, lname, name, state, campaign_id, run_id, updated_at, "
+            "last_body, server_updated_at) VALUES (?, ?, ?, ?, ?, 'created', ?, ?, ?, ?, ?) "
+            "ON CONFLICT (host, account, stream, lname) DO UPDATE SET state = 'created', "
+            "campaign_id = excluded.campaign_id, error = NULL, updated_at = excluded.updated_at, "
+            "last_body = excluded.last_body, server_updated_at = excluded.server_updated_at",
+            (*values, server_updated_at),
+        )
+
     def _now(self) -> str:
         return self._clock().isoformat()
 
 
 def _entry(row: tuple[object, ...]) -> Entry:
-    lname, name, state, campaign_id, run_id, attempts, error, sent_at = row
+    lname, name, state, campaign_id, run_id, attempts, error, sent_at, last_body, server_updated_at = row
     return Entry(
         str(lname),
         str(name),
@@ -184,4 +220,6 @@ def _entry(row: tuple[object, ...]) -> Entry:
         int(str(attempts)),
         None if error is None else str(error),
         dt.datetime.fromisoformat(str(sent_at)) if sent_at else None,
+        json.loads(str(last_body)) if last_body else None,
+        None if server_updated_at is None else str(server_updated_at),
     )

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from provisioner.exit_codes import ExitCode
+from provisioner.provision.compare import Change
 from provisioner.workbook.problems import Problem
 
 
@@ -20,11 +21,15 @@ class Status(StrEnum):
     INVALID = "invalid"  # the row has problems; nothing was sent
     SKIPPED = "skipped"  # not attempted: the run stopped (auth failure, interrupt) or the input was invalid
     UNKNOWN = "unknown"  # sent, but whether it was created could not be established; rerun to reconcile
+    UPDATED = "updated"  # it differed from the sheet and this run (run --update) made it equal
+    UNCHANGED = "unchanged"  # on the server and equal to the sheet
+    DIFFERS = "differs"  # on the server and different from the sheet; run --update applies the changes
+    LOCKED = "locked"  # different from the sheet but Active: the vendor allows no edits, so nothing was sent
 
     @property
     def done(self) -> bool:
         """Tell whether the campaign is known to exist on the server."""
-        return self in (Status.CREATED, Status.EXISTS)
+        return self in (Status.CREATED, Status.EXISTS, Status.UPDATED, Status.UNCHANGED, Status.DIFFERS, Status.LOCKED)
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,7 @@ class RowOutcome:
     attempts: int = 0  # create requests sent for this row by this run
     finished_at: dt.datetime | None = None
     note: str | None = None  # why a successful row is as it is (e.g. created again after a deletion)
+    changes: tuple[Change, ...] = ()  # where the server differed from the sheet (updated, differs, locked)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """The one retry policy for API calls, built from small tenacity parts.
 
-What is retried depends on whether a call is safe to repeat: a read is, so any transient failure is retried;
-a create is not, so only failures that prove the server did not process it (rate-limited, not sent) are
-retried here, and an ambiguous create goes back to the caller to be looked up first.
+What is retried depends on whether a call is safe to repeat: a read is, and so is an update (it sets the whole
+campaign), so any transient failure is retried; a create is not, so only failures that prove the server did not
+process it (rate-limited, not sent) are retried here, and an ambiguous create goes back to the caller to be
+looked up first.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ T = TypeVar("T")
 CREATE_RETRYABLE: tuple[type[ApiError], ...] = (RateLimitedError, NotSentError)
 #: Failures after which a read may be repeated (reads have no side effect).
 READ_RETRYABLE: tuple[type[ApiError], ...] = (RateLimitedError, TransientError)
+#: An update replaces the whole campaign, so sending it twice is sending it once: retried like a read.
+UPDATE_RETRYABLE: tuple[type[ApiError], ...] = READ_RETRYABLE
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,10 @@ STATUS_COLOURS: Final[Mapping[Status, str]] = {
     Status.INVALID: "F8CBAD",  # orange
     Status.SKIPPED: "D9D9D9",  # grey
     Status.UNKNOWN: "FFEB9C",  # yellow
+    Status.UPDATED: "A9D08E",  # darker green
+    Status.UNCHANGED: "DDEBF7",  # light blue
+    Status.DIFFERS: "FFE699",  # amber
+    Status.LOCKED: "E4DFEC",  # lavender
 }
 
 # Excel and LibreOffice run a typed or imported text starting with these as a formula (OWASP's list).
@@ -131,7 +135,12 @@ def write_report(path: Path, report: Report, workbook: InputWorkbook | None) -> 
 
 
 # A status as a console line says it after a count ("20 already existed", not "20 exists").
-_STATUS_SAID: Final = {Status.EXISTS: "already existed", Status.UNKNOWN: "with an unknown outcome"}
+_STATUS_SAID: Final = {
+    Status.EXISTS: "already existed",
+    Status.UNKNOWN: "with an unknown outcome",
+    Status.DIFFERS: "differ from the sheet (--update applies the changes)",
+    Status.LOCKED: "locked (Active: not editable)",
+}
 
 
 def console_summary(report: Report, results: Path | None = None) -> str:
@@ -299,6 +308,7 @@ def _write_results(cells: _Cells, outcomes: list[RowOutcome], workbook: InputWor
                 "campaign_id": cells.text(outcome.campaign_id),
                 "campaign_status": cells.text(outcome.campaign_status),
                 "error": cells.text(outcome.error or outcome.note, _WRAP),
+                "changes": cells.text("\n".join(map(str, outcome.changes)) or None, _WRAP),
                 "attempts": outcome.attempts,
                 "finished_at": cells.text(_iso(outcome.finished_at)),
             }
@@ -306,7 +316,7 @@ def _write_results(cells: _Cells, outcomes: list[RowOutcome], workbook: InputWor
                 cells.value(value) for value in inputs.get(outcome.row, ())
             ]
 
-    wide = {spec.RESULT_COLUMNS.index("error")}
+    wide = {spec.RESULT_COLUMNS.index("error"), spec.RESULT_COLUMNS.index("changes")}
     return _stream_table(cells, header, lines(), len(outcomes), wide)
 
 

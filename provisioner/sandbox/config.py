@@ -41,7 +41,8 @@ class Faults:
     """How often the sandbox misbehaves: probabilities (0..1, together at most 1) drawn once per request.
 
     ``spurious_429``, ``error_5xx``, ``drop_before`` and ``failure_2xx`` strike any endpoint before anything
-    is stored; ``drop_after``, ``error_after`` and ``slow_after`` strike a create after it stored its campaign.
+    is stored; ``drop_after``, ``error_after`` and ``slow_after`` strike a create or an update after it stored its
+    campaign.
     """
 
     error_5xx: float = 0.0

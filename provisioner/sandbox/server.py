@@ -1,6 +1,6 @@
 """A local stand-in for the vendor's Campaign Management v2 API: its state, its handlers and :func:`make_app`.
 
-It serves the five endpoints of :mod:`provisioner.api.endpoints` with the vendor's JWT check, per-account
+It serves the six endpoints of :mod:`provisioner.api.endpoints` with the vendor's JWT check, per-account
 rolling rate limit, create-body rules (:mod:`provisioner.sandbox.rules`) and response shapes, and misbehaves
 on purpose when asked to (5xx, spurious 429, dropped connections, slow replies, failures under HTTP 200) so
 retry and exactly-once logic meet a real server. Where the vendor's documents leave a behaviour open
@@ -38,9 +38,10 @@ log = logging.getLogger(__name__)
 #: The path of the sandbox's own state page; it needs no credentials and counts against nothing.
 STATE_PATH: Final = "/__sandbox__/state"
 
-#: Faults that strike before anything is stored fit every endpoint; the others only make sense on a create.
+#: Faults that strike before anything is stored fit every endpoint; the others only make sense on a write.
 _FAULTS_BEFORE: Final[tuple[FaultKind, ...]] = ("spurious_429", "error_5xx", "drop_before", "failure_2xx")
 _FAULTS_AFTER: Final[tuple[FaultKind, ...]] = ("drop_after", "error_after", "slow_after")
+_WRITES: Final = ("create", "update")
 _ERROR_STATUSES: Final = (500, 502, 503)
 _FAILURE_2XX_MESSAGE: Final = "Something went wrong, please try again"
 
@@ -133,7 +134,7 @@ class Sandbox:
         self.config = config
         self.campaigns: list[StoredCampaign] = []  # in creation order, duplicates included
         self.requests_total = 0  # every request received, even to unknown paths (not the state page)
-        self.requests: Counter[str] = Counter()  # by route name: create, list, get, status, contact_lists
+        self.requests: Counter[str] = Counter()  # by route name: create, list, get, update, status, contact_lists
         self.rate_limited = 0  # 429s served because the limit was reached (spurious ones are in faults)
         self.faults: Counter[FaultKind] = Counter()
         self.accepted_at: list[float] = []  # clock times of requests that counted against the limit
@@ -141,13 +142,16 @@ class Sandbox:
         self._queued_faults: deque[FaultKind | None] = deque()
         self._rng = random.Random(config.seed)  # noqa: S311  (reproducible test noise, not cryptography)
         self._by_id: dict[str, StoredCampaign] = {}
+        self._bodies: dict[str, dict[str, Any]] = {}  # id -> the body that set the campaign's settings last
+        self._edited: dict[str, datetime] = {}  # id -> when it was last updated (API or UI), on the wall clock
+        self._active: set[str] = set()
         self._ids_by_name: dict[str, str] = {}  # stable cl-/cf- ids for list and flow names
         self._seen_lists: dict[str, None] = dict.fromkeys(sorted(config.listed_contact_lists))  # ordered set
         self._foreign: deque[str] = deque()  # ids of other teams' campaigns, oldest first
         self._foreign_made = 0
 
     def queue_faults(self, kinds: Iterable[FaultKind | None]) -> None:
-        """Make the next create calls, in order, suffer these faults (None: behave); overrides the dice."""
+        """Make the next create or update calls, in order, suffer these faults (None: behave); overrides the dice."""
         kinds = list(kinds)
         unknown = [kind for kind in kinds if kind is not None and kind not in FAULT_KINDS]
         if unknown:
@@ -179,6 +183,25 @@ class Sandbox:
     def remove(self, campaign_id: str) -> None:
         """Delete a campaign as a user of the platform's UI would (the API call comes with the lifecycle work)."""
         self.campaigns.remove(self._by_id.pop(campaign_id))
+
+    def activate(self, campaign_id: str) -> None:
+        """Start a campaign as the start trigger would: it turns Active and refuses edits from then on."""
+        if campaign_id not in self._by_id:
+            raise KeyError(campaign_id)
+        self._active.add(campaign_id)
+
+    def edit(self, campaign_id: str, **changes: Any) -> StoredCampaign:
+        """Change a campaign as a user of the platform's UI would: create-body fields replaced, ``updatedAt`` moved.
+
+        ``changes`` use the create body's top-level keys (``priority="1"``, ``dialingStrategy={…}``).
+        """
+        campaign = self._by_id[campaign_id]
+        self._apply(campaign, {**self._bodies[campaign_id], **changes}, self.now())
+        return campaign
+
+    def body(self, campaign_id: str) -> dict[str, Any]:
+        """Return the create-shaped body that set a campaign's settings last (for tests comparing with a sheet)."""
+        return self._bodies[campaign_id]
 
     def duplicates(self) -> dict[str, int]:
         """Return ``{lname: count}`` for every name stored more than once."""
@@ -323,10 +346,10 @@ class Sandbox:
         return None
 
     def _next_fault(self, endpoint: str) -> FaultKind | None:
-        if endpoint == "create" and self._queued_faults:
+        if endpoint in _WRITES and self._queued_faults:
             return self._queued_faults.popleft()
         roll = self._rng.random()
-        for kind in _FAULTS_BEFORE + _FAULTS_AFTER if endpoint == "create" else _FAULTS_BEFORE:
+        for kind in _FAULTS_BEFORE + _FAULTS_AFTER if endpoint in _WRITES else _FAULTS_BEFORE:
             chance = self.config.faults.probability(kind)
             if roll < chance:
                 return kind
@@ -401,6 +424,29 @@ class Sandbox:
         view = {**self._view(campaign, _GET_FIELDS, "_id"), "schedule": campaign.schedule}
         return web.json_response({"status": "success", "message": "Campaign details fetched", "data": view})
 
+    async def update(self, request: web.Request) -> web.Response:
+        """Replace a campaign's settings from a full create body; an Active campaign refuses, as the UI does."""
+        campaign = self._find(request)
+        body = await _json_object(request)
+        if campaign.id in self._active:
+            raise _Failure(
+                HTTPStatus.BAD_REQUEST,
+                f"Campaign {campaign.name} is Active and cannot be edited; stop the campaign to edit it",
+            )
+        problems = create_body_problems(body, request.query.get("campaignType"), self.config.contact_lists)
+        if problems:
+            raise _Failure(HTTPStatus.BAD_REQUEST, "; ".join(problems))
+        self._apply(campaign, body, self.now())
+        view = {**self._view(campaign, _GET_FIELDS, "_id"), "schedule": campaign.schedule}
+        return web.json_response(
+            {
+                "status": "success",
+                "message": f"Campaign {campaign.name} details updated successfully",
+                "id": campaign.id,
+                "data": view,
+            }
+        )
+
     async def campaign_status(self, request: web.Request) -> web.Response:
         """Return ``{id, status, name}`` of one campaign (query ``view=status``)."""
         if request.query.get("view") != "status":
@@ -438,10 +484,37 @@ class Sandbox:
 
     def _store(self, body: dict[str, Any], when: datetime, *, age_s: float = 0.0) -> StoredCampaign:
         """Store a campaign from a valid create body, created at ``when`` on the wall clock, ``age_s`` ago."""
+        data = {
+            **self._settings(body),
+            "status": "Preparing",
+            "isFiltersEnabled": False,
+            "createdAt": _iso(when),
+            "updatedAt": _iso(when),
+            "id": f"cd-{self._uuid()}",
+        }
+        campaign = StoredCampaign(
+            data=data,
+            schedule={"isSchedulingEnabled": False, **body.get("schedule", {})},
+            created=self.config.clock() - age_s,
+            created_wall=when,
+        )
+        self.campaigns.append(campaign)
+        self._by_id[campaign.id] = campaign
+        self._bodies[campaign.id] = body
+        return campaign
+
+    def _apply(self, campaign: StoredCampaign, body: dict[str, Any], when: datetime) -> None:
+        """Replace a stored campaign's settings with those of ``body``, updated at ``when`` (wall clock)."""
+        campaign.data.update(self._settings(body))
+        self._bodies[campaign.id] = body
+        self._edited[campaign.id] = when
+
+    def _settings(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Return what the server stores of a create body's settings, in the shapes it echoes them."""
         name = body["name"].strip()
         strategy, hours = body["dialingStrategy"], body["dialingStrategy"]["callingHours"]
         dnc_name = body["dncLists"]["name"]
-        data = {
+        return {
             "name": name,
             "lname": name.lower(),
             "description": body["description"],
@@ -462,23 +535,9 @@ class Sandbox:
                 "useSystemMappings": False,
             },
             "experienceFlow": self._id_for("cf", body["experienceFlowName"]),
-            "status": "Preparing",
-            "isFiltersEnabled": False,
-            "createdAt": _iso(when),
-            "updatedAt": _iso(when),
-            "id": f"cd-{self._uuid()}",
             "contactLists": list(body["contactLists"]),
             "enableMachineDetect": body["enableMachineDetect"] != "no",
         }
-        campaign = StoredCampaign(
-            data=data,
-            schedule={"isSchedulingEnabled": False, **body.get("schedule", {})},
-            created=self.config.clock() - age_s,
-            created_wall=when,
-        )
-        self.campaigns.append(campaign)
-        self._by_id[campaign.id] = campaign
-        return campaign
 
     def _churn(self, now: datetime) -> None:
         """Act out other writers: delete the oldest foreign campaigns and create as many new ones."""
@@ -509,9 +568,13 @@ class Sandbox:
         return self.config.clock() - campaign.created >= self.config.ready_after_s
 
     def _status(self, campaign: StoredCampaign) -> str:
+        if campaign.id in self._active:
+            return "Active"
         return "Ready" if self._is_ready(campaign) else "Preparing"
 
     def _updated_at(self, campaign: StoredCampaign) -> str:
+        if campaign.id in self._edited:
+            return _iso(self._edited[campaign.id])
         if not self._is_ready(campaign):
             return str(campaign.data["updatedAt"])
         return _iso(campaign.created_wall + timedelta(seconds=self.config.ready_after_s))
@@ -550,6 +613,7 @@ def make_app(sandbox: Sandbox) -> web.Application:
     # Every method reaches the handler, which answers the configured one and refuses the rest as the vendor does.
     app.router.add_route("*", endpoints.LIST_CONTACT_LISTS, sandbox.contact_lists, name="contact_lists")
     app.router.add_get(endpoints.GET_CAMPAIGN, sandbox.get_campaign, name="get")
+    app.router.add_put(endpoints.UPDATE_CAMPAIGN, sandbox.update, name="update")
     app.router.add_post(endpoints.CAMPAIGN_STATUS, sandbox.campaign_status, name="status")
     app.router.add_get(STATE_PATH, sandbox.show_state, name="state")
     return app

@@ -333,8 +333,11 @@ RESULT_COLUMNS: Final = (
     "campaign_id",
     "campaign_status",
     "error",
+    "changes",
     "attempts",
     "finished_at",
 )
+#: The outcome columns of every results layout a results workbook fed back may have, newest first.
+RESULT_LAYOUTS: Final = (RESULT_COLUMNS, tuple(c for c in RESULT_COLUMNS if c != "changes"))
 ERRORS: Final = "Errors"
 SUMMARY: Final = "Summary"

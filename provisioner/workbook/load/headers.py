@@ -121,11 +121,13 @@ def _outcome_columns(name: str, title: str, headers: list[str]) -> int:
     They describe an earlier run, not the campaign: its ``name`` would otherwise clash with the input's own
     name column. Rows already created are found on the server by the next run and not sent again.
     """
-    width = len(spec.RESULT_COLUMNS)
     if name != spec.CAMPAIGNS or spec.normalize_header(title) != spec.normalize_header(spec.RESULTS):
         return 0
-    leading = [spec.normalize_header(h) for h in headers[:width]]
-    return width if leading == [spec.normalize_header(c) for c in spec.RESULT_COLUMNS] else 0
+    for layout in spec.RESULT_LAYOUTS:
+        leading = [spec.normalize_header(h) for h in headers[: len(layout)]]
+        if leading == [spec.normalize_header(c) for c in layout]:
+            return len(layout)
+    return 0
 
 
 def _refuse_misplaced_header(name: str, grid: Grid, index: dict[str, spec.Column]) -> None:
