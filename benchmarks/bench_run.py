@@ -25,7 +25,7 @@ from typing import Any
 
 import aiohttp
 
-from provisioner.api.client import mint_token
+from provisioner.api.auth import mint_token
 from provisioner.api.settings import Settings
 from provisioner.jobs.check import check_input
 from provisioner.jobs.run import Job, run_job

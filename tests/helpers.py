@@ -9,6 +9,8 @@ from typing import Any
 
 import openpyxl
 
+from provisioner.provision.engine import RunOptions
+from provisioner.provision.retry import RetryPolicy
 from provisioner.workbook import spec
 
 GOOD_CAMPAIGN: dict[str, Any] = {
@@ -30,6 +32,15 @@ GOOD_CAMPAIGN: dict[str, Any] = {
 LABELS = {c.key: c.label for cols in spec.SHEET_COLUMNS.values() for c in cols}
 #: A Results header to the outcome key it shows (``Campaign ID`` -> ``campaign_id``); input headers stay as they are.
 OUTCOME_KEYS = {label: key for key, label in spec.RESULT_LABELS.items()}
+
+#: A run that retries fast: tests against the sandbox need no real backoff.
+FAST = RunOptions(
+    concurrency=8,
+    retry=RetryPolicy(max_attempts=8, backoff_base_s=0.01, backoff_cap_s=0.05),
+    reconcile_delay_s=0.0,
+    max_sends=6,
+    request_timeout_s=2.0,
+)
 
 
 def campaign(**changes: Any) -> dict[str, Any]:

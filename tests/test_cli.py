@@ -247,7 +247,7 @@ def test_counts_are_said_in_the_right_number(cli, tmp_path: Path) -> None:
 def test_short_secret_is_one_line_of_ours_without_a_file_path(tmp_path: Path) -> None:
     script = (
         "from provisioner.logs import configure_logging\n"
-        "from provisioner.api.client import mint_token\n"
+        "from provisioner.api.auth import mint_token\n"
         "from provisioner.api.settings import Settings\n"
         "from provisioner.secret import Secret\n"
         "configure_logging(verbosity=0, quiet=False, log_format='text', log_file=None)\n"

@@ -22,14 +22,10 @@ import trustme
 from aiohttp import web
 
 from provisioner.api import endpoints
+from provisioner.api.auth import JWT_SUBJECT, mint_token
 from provisioner.api.campaign import Campaign, ContactList
-from provisioner.api.client import (
-    JWT_SUBJECT,
-    KoreClient,
-    classify_transport_error,
-    mint_token,
-    open_session,
-)
+from provisioner.api.classify import classify_transport_error
+from provisioner.api.client import KoreClient, open_session
 from provisioner.api.listing import PageQuery
 from provisioner.api.settings import Settings
 from provisioner.errors import (

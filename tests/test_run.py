@@ -29,15 +29,8 @@ from provisioner.provision.limiter import RollingWindowLimiter
 from provisioner.provision.outcomes import RowOutcome, Status
 from provisioner.provision.retry import RetryPolicy
 from provisioner.sandbox import Faults, Sandbox, SandboxConfig, ThreadedSandbox, client_env
-from tests.helpers import campaign, read_results, window, write_book
+from tests.helpers import FAST, campaign, read_results, window, write_book
 
-FAST = RunOptions(
-    concurrency=8,
-    retry=RetryPolicy(max_attempts=8, backoff_base_s=0.01, backoff_cap_s=0.05),
-    reconcile_delay_s=0.0,
-    max_sends=6,
-    request_timeout_s=2.0,
-)
 Start = Callable[..., ThreadedSandbox]
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.api.client import mint_token
+from provisioner.api.auth import mint_token
 from provisioner.errors import ProvisionerError
 from provisioner.jobs.run import Job, run_job
 from provisioner.provision.engine import RunOptions

@@ -9,6 +9,7 @@ cannot be sure.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
@@ -20,18 +21,11 @@ import pytest
 from provisioner.exit_codes import ExitCode
 from provisioner.jobs.doctor import Verdict, run_doctor
 from provisioner.jobs.run import Job, JobResult, run_job
-from provisioner.provision.engine import RunOptions
-from provisioner.provision.retry import RetryPolicy
 from provisioner.sandbox import SandboxConfig, ThreadedSandbox
+from tests.helpers import FAST as HELPERS_FAST
 from tests.helpers import campaign, window, write_book
 
-FAST = RunOptions(
-    concurrency=8,
-    retry=RetryPolicy(max_attempts=8, backoff_base_s=0.01, backoff_cap_s=0.05),
-    reconcile_delay_s=0.0,
-    max_sends=6,
-    request_timeout_s=5.0,
-)
+FAST = dataclasses.replace(HELPERS_FAST, request_timeout_s=5.0)  # headroom on a busy machine
 Start = Callable[..., ThreadedSandbox]
 LONG_AGO = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
 
@@ -164,3 +158,21 @@ def test_doctor_reports_what_each_server_does(
     assert checkup.requests <= 10
     assert box.server.sandbox.requests["create"] == 0
     assert checkup.safe
+
+
+def test_when_others_delete_faster_than_the_list_can_be_read_the_run_refuses_with_exit_3(
+    tmp_path: Path, threaded_sandbox: Start
+) -> None:
+    box = threaded_sandbox(config(page_cap=50, churn_per_list_call=40))
+    sandbox = box.server.sandbox
+    sandbox.seed([f"Elsewhere {i}" for i in range(400)], created_at=LONG_AGO - dt.timedelta(days=1), foreign=True)
+    sandbox.seed(old_names(), created_at=LONG_AGO)
+
+    result = run(tmp_path, box, old_names() + new_names())
+
+    assert result.exit_code is ExitCode.CONFIG
+    said = " ".join(result.report.summary.notes)
+    assert "could not be read completely in 3 tries" in said and "nothing was sent" in said
+    assert {o.status.value for o in result.report.outcomes} == {"skipped"}
+    assert [c for c in sandbox.campaigns if c.name.startswith("New ")] == []
+    assert sandbox.requests["create"] == 0
