@@ -21,8 +21,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import openpyxl
-
 from provisioner.jobs.run import Job, run_job
 from provisioner.names import fold_name
 from provisioner.provision.engine import RunOptions
@@ -30,7 +28,7 @@ from provisioner.provision.retry import RetryPolicy
 from provisioner.sandbox import Faults, SandboxConfig, ThreadedSandbox, client_env
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.helpers import campaign, window, write_book
+from tests.helpers import campaign, read_results, window, write_book
 
 LISTS = frozenset({"Renewals East"})
 FAULTS = Faults(
@@ -42,12 +40,6 @@ def workbook(folder: Path, n: int, tag: str) -> Path:
     """Write n valid campaigns sharing one set of calling hours."""
     rows = [campaign(name=f"{tag} {i:05d}", calling_hours="Office") for i in range(n)]
     return write_book(folder / f"{tag}.xlsx", rows, [window("Office")])
-
-
-def results(path: Path) -> list[dict[str, Any]]:
-    """The Results sheet as dicts."""
-    rows = list(openpyxl.load_workbook(path, read_only=True)["Results"].iter_rows(values_only=True))
-    return [dict(zip(rows[0], r, strict=False)) for r in rows[1:]]
 
 
 def compare(rows: list[dict[str, Any]], box: ThreadedSandbox, n: int) -> tuple[int, int, int]:
@@ -91,7 +83,7 @@ def fault_soak(folder: Path, n: int) -> None:
         )
         elapsed = time.perf_counter() - started
         assert result.results_path is not None
-        rows = results(result.results_path)
+        rows = read_results(result.results_path)
         duplicates, missing, mismatches = compare(rows, box, n)
         faults = dict(server.sandbox.faults)
         requests = server.sandbox.requests_total
@@ -140,7 +132,7 @@ def crash_soak(folder: Path, n: int, kills: int) -> None:
             process.wait()
         before_final = len(server.sandbox.campaigns)
         final = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-        duplicates, missing, mismatches = compare(results(out), box, n)
+        duplicates, missing, mismatches = compare(read_results(out), box, n)
     print(
         f"\ncrash soak: {n} campaigns, {done} SIGKILLs ({before_final} created before the final run), "
         f"final run exit {final.returncode}"

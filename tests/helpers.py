@@ -30,6 +30,8 @@ GOOD_CAMPAIGN: dict[str, Any] = {
     "enable_machine_detect": "detect",
 }
 LABELS = {c.key: c.label for cols in spec.SHEET_COLUMNS.values() for c in cols}
+#: A Results header to the outcome key it shows (``Campaign ID`` -> ``campaign_id``); input headers stay as they are.
+OUTCOME_KEYS = {label: key for key, label in spec.RESULT_LABELS.items()}
 
 #: A run that retries fast: tests against the sandbox need no real backoff.
 FAST = RunOptions(
@@ -69,6 +71,13 @@ def write_book(
     _fill(book.create_sheet(spec.CALLING_HOURS), hours, names)
     book.save(path)
     return path
+
+
+def read_results(path: Path) -> list[dict[str, Any]]:
+    """Return the Results sheet of a results workbook as dicts, outcome columns keyed as ``RowOutcome`` names them."""
+    rows = list(openpyxl.load_workbook(path, read_only=True)[spec.RESULTS].iter_rows(values_only=True))
+    header = [OUTCOME_KEYS.get(str(name), name) for name in rows[0]]
+    return [dict(zip(header, row, strict=False)) for row in rows[1:]]
 
 
 def _fill(sheet: Any, rows: Sequence[dict[str, Any]], names: dict[str, str]) -> None:

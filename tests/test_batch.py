@@ -30,7 +30,7 @@ from provisioner.provision.ledger import Ledger
 from provisioner.provision.retry import RetryPolicy
 from provisioner.sandbox import Sandbox, SandboxConfig, client_env
 from tests.conftest import ThreadedSandbox
-from tests.helpers import LABELS, campaign, write_book
+from tests.helpers import LABELS, campaign, read_results, write_book
 
 Start = Callable[..., ThreadedSandbox]
 
@@ -101,9 +101,7 @@ def names_in(book: Path) -> list[str]:
 
 
 def statuses(results: Path) -> dict[str, str]:
-    rows = list(openpyxl.load_workbook(results, read_only=True)["Results"].iter_rows(values_only=True))
-    header = rows[0]
-    return {str(r[header.index("name")]): str(r[header.index("status")]) for r in rows[1:]}
+    return {str(r["name"]): str(r["status"]) for r in read_results(results)}
 
 
 def listing(folder: Path) -> set[str]:

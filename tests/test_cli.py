@@ -181,6 +181,14 @@ def test_readme_exit_codes_are_the_help_table() -> None:
     assert readme_table() in readme, "paste provisioner._cli.exits.readme_table() into README.md's Exit codes"
 
 
+def test_readme_sample_validate_output_is_what_validate_prints(cli) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    sample = readme.split("$ provisioner validate examples/broken.xlsx\n", 1)[1].split("\n```", 1)[0].splitlines()
+    assert sample[-1] == "  …"
+    printed = cli("validate", BROKEN).output.splitlines()
+    assert printed[: len(sample) - 1] == sample[:-1]
+
+
 # --- plan ---------------------------------------------------------------------------------------------
 
 

@@ -10,13 +10,12 @@ import sys
 import time
 from pathlib import Path
 
-import openpyxl
 import pytest
 
 from provisioner.names import fold_name
 from provisioner.sandbox import SandboxConfig, client_env
 from tests.conftest import ThreadedSandbox
-from tests.helpers import campaign, window, write_book
+from tests.helpers import campaign, read_results, window, write_book
 
 N = 150
 
@@ -82,9 +81,7 @@ def test_sigkill_at_random_moments_then_a_final_run(tmp_path: Path, threaded_san
     assert sandbox.duplicates() == {}
     stored = {c.lname: c.id for c in sandbox.campaigns}
     assert set(stored) == {fold_name(n) for n in names}
-    rows = list(openpyxl.load_workbook(out, read_only=True)["Results"].iter_rows(values_only=True))
-    header = rows[0]
-    results = [dict(zip(header, r, strict=False)) for r in rows[1:]]
+    results = read_results(out)
     assert len(results) == N
     for row in results:
         assert row["status"] in ("created", "unchanged"), row

@@ -27,7 +27,9 @@ from provisioner.report.workbook import ERROR_COLUMNS, STATUS_COLOURS, console_s
 from provisioner.workbook import spec
 from provisioner.workbook.load import Sheet, Workbook, load_workbook
 from provisioner.workbook.problems import Problem
+from provisioner.workbook.sizing import LINE_HEIGHT, row_height
 from provisioner.workbook.spec import CAMPAIGN_COLUMNS
+from tests.helpers import OUTCOME_KEYS, read_results
 
 SECRET = f"client-secret-{uuid.uuid4().hex}"
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJib3QifQ.c2lnbmF0dXJlLXBhcnQ"
@@ -69,9 +71,9 @@ OUTCOMES = [
     RowOutcome(103, "Kilo", Status.LOCKED, "cmp-6", changes=(Change("Priority", "3", "2"),)),
 ]
 PROBLEMS = (
-    Problem("Campaigns", 6, "Priority", "=SUM(A1:A9)", "out_of_range", "must be a whole number from 1 to 5"),
+    Problem("Campaigns", 6, "Priority", "=SUM(A1:A9)", "out_of_range", "must be a whole number from 1 to 5", cell="E6"),
     Problem("Campaigns", 1, None, "Owner", "unknown_column", 'Column "Owner" is not read.', "warning"),
-    Problem("CallingHours", 3, "Start", "+9", "bad_time", f"cannot read the time (key {SECRET}, jwt {JWT})"),
+    Problem("CallingHours", 3, "Start", "+9", "bad_time", f"cannot read the time (key {SECRET}, jwt {JWT})", cell="C3"),
 )
 ISO_WITH_OFFSET = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$")
 
@@ -116,7 +118,7 @@ SUMMARY = RunSummary(
     host="https://platform.example",
     account_id="acct-1",
     stream_id="st-9",
-    notes=("interrupted by SIGTERM", "2 campaigns left unknown"),
+    notes=("interrupted by SIGTERM", "2 campaigns left unknown"),  # two lines: a taller row
 )
 
 
@@ -190,7 +192,6 @@ def test_summary_holds_the_run_facts(book: OpenpyxlWorkbook) -> None:
         "Input SHA-256": "ab" * 32,
         "Started": "2026-11-28T06:00:03+00:00",
         "Finished": "2026-11-28T06:08:15+00:00",
-        "Duration (s)": 492,
         "Duration": "8 min 12 s",
         "Host": "https://platform.example",
         "Account ID": "acct-1",
@@ -226,12 +227,23 @@ def test_summary_counts_every_status_in_enum_order_with_a_total_and_a_chart(
 
 
 def test_results_list_outcomes_in_order_then_the_input_columns_as_written(
-    book: OpenpyxlWorkbook, source: Workbook
+    book: OpenpyxlWorkbook, written: Path
 ) -> None:
     table = rows(book[spec.RESULTS])
-    assert table[0] == [*spec.RESULT_COLUMNS, *CAMPAIGN_HEADERS]
+    assert table[0] == [*spec.RESULT_HEADERS, *CAMPAIGN_HEADERS]
+    assert table[0][:9] == [
+        "Row",
+        "Name",
+        "Status",
+        "Campaign ID",
+        "Campaign status",
+        "Reason",
+        "Changes",
+        "Attempts",
+        "Finished at",
+    ]
     assert [r[:3] for r in table[1:]] == [[o.row, o.name, o.status.value] for o in OUTCOMES]
-    by_key = [dict(zip(table[0], line, strict=False)) for line in table[1:]]
+    by_key = read_results(written)
     assert by_key[0]["campaign_id"] == "cmp-1"
     assert by_key[0]["campaign_status"] == "Ready"
     assert by_key[0]["attempts"] == 1
@@ -241,7 +253,7 @@ def test_results_list_outcomes_in_order_then_the_input_columns_as_written(
     assert by_key[1]["Priority"] == 2.5
     assert by_key[0]["Priority"] == 3
     assert by_key[0]["Go-live"] == dt.datetime(2026, 3, 1)
-    assert by_key[6]["Campaign Name"] is None  # row 99 is not in the input
+    assert by_key[6].get("Campaign Name") is None  # row 99 is not in the input
     assert table[7][: len(spec.RESULT_COLUMNS)] == [99, "Ghost", "failed", None, None, "no such row", None, 0, None]
     assert by_key[9]["changes"] == "Priority 3 → 2\nContact Lists + B, − A"
     assert set(table[7][len(spec.RESULT_COLUMNS) :]) == {None}
@@ -267,8 +279,8 @@ def test_each_status_has_its_own_fill(book: OpenpyxlWorkbook) -> None:
 
 def test_tables_have_styled_frozen_filtered_headers_and_fitted_widths(book: OpenpyxlWorkbook) -> None:
     for name, width, error_column in (
-        (spec.RESULTS, len(spec.RESULT_COLUMNS) + len(CAMPAIGN_HEADERS), "error"),
-        (spec.ERRORS, len(ERROR_COLUMNS), "error"),
+        (spec.RESULTS, len(spec.RESULT_COLUMNS) + len(CAMPAIGN_HEADERS), spec.RESULT_LABELS["error"]),
+        (spec.ERRORS, len(ERROR_COLUMNS), "Message"),
         (spec.CALLING_HOURS, len(spec.HOURS_COLUMNS), None),
     ):
         sheet = book[name]
@@ -300,9 +312,10 @@ def test_calling_hours_are_written_back_as_read(book: OpenpyxlWorkbook) -> None:
 
 def test_errors_list_every_problem(book: OpenpyxlWorkbook) -> None:
     table = rows(book[spec.ERRORS])
-    assert table[0] == list(ERROR_COLUMNS)
+    assert table[0] == ["Sheet", "Cell", "Row", "Column", "Value", "Message", "Code", "Severity"]
     assert table[1] == [
         "Campaigns",
+        "E6",
         6,
         "Priority",
         "=SUM(A1:A9)",
@@ -312,6 +325,7 @@ def test_errors_list_every_problem(book: OpenpyxlWorkbook) -> None:
     ]
     assert table[2] == [
         "Campaigns",
+        None,
         1,
         None,
         "Owner",
@@ -319,8 +333,57 @@ def test_errors_list_every_problem(book: OpenpyxlWorkbook) -> None:
         "unknown_column",
         "warning",
     ]
-    assert table[3][:4] == ["CallingHours", 3, "Start", "+9"]
+    assert table[3][:5] == ["CallingHours", "C3", 3, "Start", "+9"]
     assert len(table) == 1 + len(PROBLEMS)
+
+
+def test_wrapped_text_gets_rows_tall_enough_and_every_cell_sits_at_the_top(book: OpenpyxlWorkbook) -> None:
+    """LibreOffice draws a wrapped cell left at the default height over the rows below it."""
+    for name in (spec.ERRORS, spec.RESULTS, spec.SUMMARY):
+        sheet = book[name]
+        widths = {
+            cell.column: sheet.column_dimensions[openpyxl.utils.get_column_letter(cell.column)].width
+            for cell in sheet[1]
+        }
+        for line in range(2, sheet.max_row + 1):
+            wrapped = [
+                (cell.value, widths[cell.column])
+                for cell in sheet[line]
+                if isinstance(cell.value, str) and cell.alignment.wrap_text
+            ]
+            assert sheet.row_dimensions[line].height == row_height(wrapped), (name, line)
+        assert {cell.alignment.vertical for row in sheet.iter_rows() for cell in row if cell.value is not None} == {
+            "top"
+        }, name
+    notes = next(row[0].row for row in book[spec.SUMMARY].iter_rows() if row[0].value == "Notes")
+    assert book[spec.SUMMARY].row_dimensions[notes].height == row_height([("two\nlines", 66)])
+
+
+def test_long_reasons_make_tall_rows_in_the_rows_written_as_xml(tmp_path: Path) -> None:
+    long = "the server said no: " + "because " * 40
+    outcomes = [RowOutcome(2, "Alpha", Status.FAILED, error=long), RowOutcome(3, "Bravo", Status.CREATED, "cmp-2")]
+    path = write_report(tmp_path / "r.xlsx", make_report(outcomes), None)
+    results = openpyxl.load_workbook(path)[spec.RESULTS]
+    reason = spec.RESULT_COLUMNS.index("error") + 1
+    width = results.column_dimensions[openpyxl.utils.get_column_letter(reason)].width
+    height = results.row_dimensions[2].height
+    assert height is not None and height == row_height([(long, width)]) and height > 3 * LINE_HEIGHT
+    assert results.row_dimensions[3].height is None
+    assert b'<row r="2" ht="' in sheet_xml(path)["xl/worksheets/sheet2.xml"]
+
+
+def test_results_written_before_the_labels_load_back_by_their_snake_case_headers(
+    written: Path, source: Workbook, tmp_path: Path
+) -> None:
+    typed = openpyxl.load_workbook(written)
+    for column, key in enumerate(spec.RESULT_COLUMNS, start=1):
+        typed[spec.RESULTS].cell(1, column).value = key  # the headers results workbooks had before
+    typed.save(tmp_path / "old.results.xlsx")
+    old, new = load_workbook(tmp_path / "old.results.xlsx"), load_workbook(written)
+    assert list(old.campaigns.source.columns) == list(new.campaigns.source.columns) == CAMPAIGN_HEADERS
+    assert old.campaigns.source.to_numpy().tolist() == new.campaigns.source.to_numpy().tolist()
+    assert [p.code for p in old.problems] == [p.code for p in new.problems]
+    assert "unknown_column" not in {p.code for p in new.problems if p.value in spec.RESULT_HEADERS}
 
 
 def test_the_results_workbook_loads_back_with_the_same_input_values(written: Path, source: Workbook) -> None:
@@ -412,7 +475,8 @@ def test_large_sheets_read_back_in_openpyxl_with_their_values_types_and_styles(l
     assert results.max_row == LARGE + 1  # the probe row openpyxl wrote is gone; nothing is missing
     assert results.auto_filter.ref == f"A1:Q{LARGE + 1}"
     header = [cell.value for cell in results[1]]
-    assert header == [*spec.RESULT_COLUMNS, *LARGE_COLUMNS]
+    assert header == [*spec.RESULT_HEADERS, *LARGE_COLUMNS]
+    header = [OUTCOME_KEYS.get(name, name) for name in header]
     for i in (*range(len(TRICKY_TEXT) * 2), 198, 199, 200, 1999, 2000, 2001, LARGE - 1):
         line = dict(zip(header, results[i + 2], strict=True))
         outcome = large_outcome(i)
@@ -473,6 +537,12 @@ def test_libreoffice_reads_the_large_sheets_as_openpyxl_does(large: Path, tmp_pa
         assert rows(theirs[name]) == rows(ours[name]), name
     status = theirs[spec.RESULTS]["C2"]
     assert (status.value, status.fill.fgColor.rgb[2:]) == ("created", STATUS_COLOURS[Status.CREATED])
+    # LibreOffice keeps the heights of the rows written as XML, so their wrapped reasons do not spill over.
+    tall = [line for line in range(2, LARGE + 2) if ours[spec.RESULTS].row_dimensions[line].height]
+    assert tall
+    for line in tall[:50]:
+        height = ours[spec.RESULTS].row_dimensions[line].height
+        assert theirs[spec.RESULTS].row_dimensions[line].height == pytest.approx(height, abs=1), line
 
 
 # --- safety ---------------------------------------------------------------------------------------
@@ -487,8 +557,8 @@ def test_text_that_looks_like_a_formula_stays_text(book: OpenpyxlWorkbook, writt
         results.cell(row=5, column=2),  # name "=1+2"
         results.cell(row=5, column=6),  # error "-priority…"
         results.cell(row=6, column=6),  # error "@not attempted…"
-        book[spec.ERRORS].cell(row=2, column=4),  # value "=SUM(A1:A9)"
-        book[spec.ERRORS].cell(row=4, column=4),  # value "+9"
+        book[spec.ERRORS].cell(row=2, column=5),  # value "=SUM(A1:A9)"
+        book[spec.ERRORS].cell(row=4, column=5),  # value "+9"
     ]
     expected = [*RISKY_INPUT.values(), "=1+2", OUTCOMES[3].error, OUTCOMES[4].error, "=SUM(A1:A9)", "+9"]
     assert [c.value for c in cells] == expected
@@ -500,7 +570,7 @@ def test_text_that_looks_like_a_formula_stays_text(book: OpenpyxlWorkbook, writt
 def test_secrets_and_jwts_are_masked(book: OpenpyxlWorkbook, written: Path) -> None:
     error = rows(book[spec.RESULTS])[3][spec.RESULT_COLUMNS.index("error")]
     assert error == "HTTP 401: token *** refused for ***"
-    assert rows(book[spec.ERRORS])[3][4] == "cannot read the time (key ***, jwt ***)"
+    assert rows(book[spec.ERRORS])[3][5] == "cannot read the time (key ***, jwt ***)"
     with zipfile.ZipFile(written) as archive:
         for name in archive.namelist():
             data = archive.read(name)
@@ -552,7 +622,7 @@ def test_errors_sheet_is_there_with_its_header_when_there_are_no_problems(tmp_pa
     book = openpyxl.load_workbook(write_report(tmp_path / "r.xlsx", report, None))
     assert book.sheetnames == [spec.SUMMARY, spec.RESULTS, spec.ERRORS]  # no input: no CallingHours
     assert rows(book[spec.ERRORS]) == [list(ERROR_COLUMNS)]
-    assert rows(book[spec.RESULTS])[0] == list(spec.RESULT_COLUMNS)
+    assert rows(book[spec.RESULTS])[0] == list(spec.RESULT_HEADERS)
     assert summary_fields(book[spec.SUMMARY])["Problems"] == "none"
 
 
@@ -596,6 +666,17 @@ def test_console_summary_is_one_line_with_counts_exit_code_duration_and_file(sec
         "1 updated, 1 unchanged, 1 differ from the sheet (--update applies the changes), 1 locked (Active: not "
         f"editable), 2 errors, 1 warning (exit 1: {ExitCode.FAILED.meaning}) in 8 min 12 s → out/Spring.results.xlsx"
     )
+
+
+def test_exit_2_after_skip_invalid_says_the_valid_rows_were_sent(tmp_path: Path) -> None:
+    outcomes = [RowOutcome(2, "Alpha", Status.CREATED, "cmp-1"), RowOutcome(3, "Bravo", Status.INVALID, error="bad")]
+    sent = make_report(outcomes, exit_code=ExitCode.INVALID)
+    meaning = "some rows are invalid; the valid rows were sent (--skip-invalid)"
+    assert f"(exit 2: {meaning})" in console_summary(sent)
+    book = openpyxl.load_workbook(write_report(tmp_path / "r.xlsx", sent, None))
+    assert summary_fields(book[spec.SUMMARY])["Exit code meaning"] == meaning
+    nothing_sent = make_report([replace(outcomes[0], status=Status.SKIPPED), outcomes[1]], exit_code=ExitCode.INVALID)
+    assert f"(exit 2: {ExitCode.INVALID.meaning})" in console_summary(nothing_sent)
 
 
 def test_console_summary_without_outcomes_or_problems() -> None:

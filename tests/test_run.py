@@ -29,7 +29,7 @@ from provisioner.provision.limiter import RollingWindowLimiter
 from provisioner.provision.outcomes import RowOutcome, Status
 from provisioner.provision.retry import RetryPolicy
 from provisioner.sandbox import Faults, Sandbox, SandboxConfig, ThreadedSandbox, client_env
-from tests.helpers import FAST, campaign, window, write_book
+from tests.helpers import FAST, campaign, read_results, window, write_book
 
 Start = Callable[..., ThreadedSandbox]
 
@@ -55,12 +55,6 @@ def job(tmp_path: Path, path: Path, box: ThreadedSandbox, **kw: Any) -> Job:
         rate_window_s=kw.pop("rate_window_s", 0.2),
         **kw,
     )
-
-
-def read_results(path: Path) -> list[dict[str, Any]]:
-    sheet = openpyxl.load_workbook(path, read_only=True)["Results"]
-    rows = list(sheet.iter_rows(values_only=True))
-    return [dict(zip(rows[0], r, strict=False)) for r in rows[1:]]
 
 
 def results(result: JobResult) -> list[dict[str, Any]]:
@@ -162,7 +156,7 @@ def test_invalid_input_sends_nothing(tmp_path: Path, threaded_sandbox: Start) ->
     assert box.server is not None and box.server.sandbox.requests_total == 0
     assert [(r["name"], r["status"]) for r in results(result)] == [("Good", "skipped"), ("Bad", "invalid")]
     errors = list(openpyxl.load_workbook(result.results_path)["Errors"].iter_rows(values_only=True))
-    assert errors[1][:3] == ("Campaigns", 3, "Priority")
+    assert errors[1][:4] == ("Campaigns", "E3", 3, "Priority")
 
 
 def test_skip_invalid_sends_the_valid_rows(tmp_path: Path, threaded_sandbox: Start) -> None:

@@ -283,9 +283,9 @@ def test_a_results_workbook_of_either_layout_fed_back_is_read_as_its_input(
     workbook = openpyxl.load_workbook(written)
     sheet = workbook["Results"]
     header = [c.value for c in sheet[1]]
-    assert header[: len(spec.RESULT_COLUMNS)] == list(spec.RESULT_COLUMNS)
+    assert header[: len(spec.RESULT_COLUMNS)] == list(spec.RESULT_HEADERS)
     workbook.save(tmp_path / "new.xlsx")
-    sheet.delete_cols(header.index("changes") + 1)  # as results were written before the column existed
+    sheet.delete_cols(header.index(spec.RESULT_LABELS["changes"]) + 1)  # as written before the column existed
     workbook.save(tmp_path / "old.xlsx")
 
     for name in ("new.xlsx", "old.xlsx"):

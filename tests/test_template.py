@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 import provisioner._cli.template  # noqa: F401  (registers the command)
 from provisioner._cli._app import app
 from provisioner.workbook import spec
+from provisioner.workbook.sizing import LINE_HEIGHT, row_height
 from provisioner.workbook.template import ZONES_SHEET, list_formula, write_template, zone_names
 
 COMMITTED = Path(__file__).resolve().parents[1] / "templates" / "campaigns-template.xlsx"
@@ -245,6 +246,20 @@ def test_instructions_table_has_one_row_per_spec_column(book: Workbook) -> None:
         covered = {spec.normalize_header(s) for s in (column.label, *listed)}
         assert {spec.normalize_header(s) for s in column.spellings()} == covered, column.key
         assert len(covered) == len(listed) + 1
+
+
+def test_instructions_rows_are_as_tall_as_their_wrapped_text(book: Workbook) -> None:
+    """LibreOffice draws a wrapped cell left at the default height over the rows below it."""
+    sheet = book[spec.INSTRUCTIONS]
+    header_row, rows = instructions_table(sheet)
+    widths = [sheet.column_dimensions[get_column_letter(i)].width for i in range(1, len(rows[0]) + 1)]
+    heights = []
+    for line, row in enumerate(rows, start=header_row + 1):
+        cells = [(str(value), width) for value, width in zip(row, widths, strict=True) if value is not None]
+        heights.append(sheet.row_dimensions[line].height)
+        assert heights[-1] == row_height(cells), row
+        assert all(cell.alignment.wrap_text and cell.alignment.vertical == "top" for cell in sheet[line])
+    assert any(height is not None and height > 2 * LINE_HEIGHT for height in heights)
 
 
 def test_instructions_intro_explains_the_sheets(book: Workbook) -> None:

@@ -40,10 +40,13 @@ Styled = tuple[object, Look]
 
 @dataclass(frozen=True)
 class Stream(Generic[Look]):
-    """The rows to write in place of a worksheet's probe row, and the look of each probe cell, left to right."""
+    """The rows to write in place of a worksheet's probe row, the look of each probe cell, left to right, the
+    look of a cell given as a plain value, and the height of a row in points (None: the default height)."""
 
     rows: Iterable[Sequence[object]]
     looks: Sequence[Look]
+    plain: Look
+    height: Callable[[Sequence[object]], float | None]
 
 
 def splice(source: IO[bytes], target: IO[bytes], streams: Mapping[str, Stream[Any]]) -> None:
@@ -66,11 +69,12 @@ def _write_sheet(part: IO[bytes], xml: bytes, stream: Stream[Any]) -> None:
     start = xml.index(_PROBE_ROW)
     end = xml.index(_SHEET_DATA_END, start)
     # typed: True, 1 and 1.0 are equal keys, but a boolean cell is not a number cell.
-    tail = lru_cache(maxsize=_TAIL_CACHE, typed=True)(partial(_tail, _styles(xml[start:end], stream.looks)))
+    styles = _styles(xml[start:end], stream.looks)
+    tail = lru_cache(maxsize=_TAIL_CACHE, typed=True)(partial(_tail, styles, styles[stream.plain]))
     part.write(xml[:start])
     batch: list[str] = []
     for number, cells in enumerate(stream.rows, start=2):
-        batch.append(_row(number, cells, tail))
+        batch.append(_row(number, cells, tail, stream.height(cells)))
         if len(batch) == _BATCH:
             part.write("".join(batch).encode())
             batch.clear()
@@ -88,10 +92,10 @@ def _styles(probe: bytes, looks: Sequence[Hashable]) -> dict[Hashable, str]:
     return {look: f' s="{found[get_column_letter(column)]}"' for column, look in enumerate(looks, start=1)}
 
 
-def _row(number: int, cells: Sequence[object], tail: Callable[[object], str]) -> str:
-    """Return one ``<row>`` element; empty cells are left out."""
+def _row(number: int, cells: Sequence[object], tail: Callable[[object], str], height: float | None) -> str:
+    """Return one ``<row>`` element, of its own height if one is given; empty cells are left out."""
     line = str(number)
-    xml = [f'<row r="{line}">']
+    xml = [f'<row r="{line}">' if height is None else f'<row r="{line}" ht="{height:g}" customHeight="1">']
     for letter, cell in zip(_letters(), cells, strict=False):
         if cell is not None:
             xml.append(f'<c r="{letter}{line}"{tail(cell)}')
@@ -99,12 +103,12 @@ def _row(number: int, cells: Sequence[object], tail: Callable[[object], str]) ->
     return "".join(xml)
 
 
-def _tail(styles: Mapping[Hashable, str], cell: object) -> str:
-    """Return what follows a cell's reference: its style, type, value and end tag."""
+def _tail(styles: Mapping[Hashable, str], plain: str, cell: object) -> str:
+    """Return what follows a cell's reference: its style (``plain`` for a plain value), type, value and end tag."""
     if isinstance(cell, tuple):
         value, look = cell
         return styles[look] + _content(value)
-    return _content(cell)
+    return plain + _content(cell)
 
 
 def _content(value: object) -> str:

@@ -34,6 +34,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.styles.numbers import FORMAT_DATE_DATETIME, FORMAT_DATE_TIMEDELTA, FORMAT_DATE_YYYYMMDD2
 from openpyxl.utils import get_column_letter
 
+from provisioner.exit_codes import ExitCode
 from provisioner.logs import scrub
 from provisioner.provision.outcomes import Report, RowOutcome, Status, count_statuses
 from provisioner.report.rows import Stream, Styled, splice
@@ -42,10 +43,11 @@ from provisioner.workbook import spec
 from provisioner.workbook.load import Workbook as InputWorkbook
 from provisioner.workbook.load import merged_range
 from provisioner.workbook.problems import Problem, errors_only
+from provisioner.workbook.sizing import FONT_NAME, row_height
 from provisioner.workbook.template import TIME_FORMAT
 
-#: The Errors sheet's header; "error" holds the message.
-ERROR_COLUMNS: Final = ("sheet", "row", "column", "value", "error", "code", "severity")
+#: The Errors sheet's header: where the problem is, the value found, what is wrong, its code and severity.
+ERROR_COLUMNS: Final = ("Sheet", "Cell", "Row", "Column", "Value", "Message", "Code", "Severity")
 
 #: The fill of a status cell, and the colour of its bar in the Summary chart.
 STATUS_COLOURS: Final[Mapping[Status, str]] = {
@@ -65,28 +67,38 @@ STATUS_COLOURS: Final[Mapping[Status, str]] = {
 _FORMULA_TRIGGERS: Final = ("=", "+", "-", "@", "\t", "\r")
 
 
+# Every cell sits at the top of its row: a row made tall by a wrapped message must not leave the rest of the
+# line at the bottom, looking like part of the next one.
+_TOP: Final = Alignment(vertical="top")
+
+
 @dataclass(frozen=True, eq=False)
 class _Look:
     """A cell style. Compared by identity: each look is made once, so looks key the probe row's style indices."""
 
     font: Font | None = None
     fill: PatternFill | None = None
-    alignment: Alignment | None = None
+    alignment: Alignment = _TOP
     number_format: str | None = None
     quote_prefix: bool = False  # Excel then keeps the text text even when someone edits the cell
 
 
+_PLAIN: Final = _Look()  # a cell given as a plain value
+
+
 @cache
-def _quoted(look: _Look | None) -> _Look:
+def _quoted(look: _Look) -> _Look:
     """Return ``look`` with the quote prefix that keeps text literal: the same object for the same look."""
-    return replace(look or _Look(), quote_prefix=True)
+    return replace(look, quote_prefix=True)
 
 
-_HEADER_FONT: Final = Font(bold=True, color="FFFFFF")
+_HEADER_FONT: Final = Font(name=FONT_NAME, bold=True, color="FFFFFF")
 _RESULT_HEADER: Final = _Look(font=_HEADER_FONT, fill=PatternFill("solid", fgColor="404040"))
 _INPUT_HEADER: Final = _Look(font=_HEADER_FONT, fill=PatternFill("solid", fgColor="1F4E78"))
-_BOLD: Final = _Look(font=Font(bold=True))
+_BOLD: Final = _Look(font=Font(name=FONT_NAME, bold=True))
+_LEFT: Final = _Look(alignment=Alignment(horizontal="left", vertical="top"))  # a number among texts
 _WRAP: Final = _Look(alignment=Alignment(wrap_text=True, vertical="top"))
+_WRAPPED: Final = frozenset({_WRAP, _quoted(_WRAP)})  # the looks whose text wraps, so sets its row's height
 _STATUS_LOOKS: Final = {status: _Look(fill=PatternFill("solid", fgColor=rgb)) for status, rgb in STATUS_COLOURS.items()}
 # Times take the template's format; the other types the format openpyxl gives them. datetime before date.
 _DATE_LOOKS: Final[Mapping[type, _Look]] = {
@@ -97,11 +109,12 @@ _DATE_LOOKS: Final[Mapping[type, _Look]] = {
 }
 # Every look a data cell of Results or CallingHours can have: the probe row holds one cell of each.
 _TEXT_LOOKS: Final = (_WRAP, *_STATUS_LOOKS.values())
-_DATA_LOOKS: Final = (*_TEXT_LOOKS, *map(_quoted, (None, *_TEXT_LOOKS)), *_DATE_LOOKS.values())
+_DATA_LOOKS: Final = (_PLAIN, *_TEXT_LOOKS, *map(_quoted, (_PLAIN, *_TEXT_LOOKS)), *_DATE_LOOKS.values())
 _NUMBERS: Final = (int, float)  # bool too: it is an int
 
 _WIDTH_SAMPLE: Final = 200  # rows read to size the columns; a 100,000-row sheet must not be measured whole
 _WIDTH: Final = (8, 60)
+_DEFAULT_WIDTH: Final = 8.43  # a column left unsized, in characters
 _WIDE: Final = (40, 80)  # message columns, wrapped
 _FILTER_BUTTON: Final = 2  # characters the autofilter arrow covers
 
@@ -135,6 +148,7 @@ def write_report(path: Path, report: Report, workbook: InputWorkbook | None) -> 
 
 
 # A status as a console line says it after a count ("20 already existed", not "20 exists").
+_NOT_SENT: Final = frozenset({Status.INVALID, Status.SKIPPED})  # the statuses of rows no request was made for
 _STATUS_SAID: Final = {
     Status.EXISTS: "already existed",
     Status.UNKNOWN: "with an unknown outcome",
@@ -150,10 +164,18 @@ def console_summary(report: Report, results: Path | None = None) -> str:
     done = ", ".join(counts + _problem_counts(report.problems)) or "nothing to do"
     code = summary.exit_code
     took = human_duration(summary.duration_s)
-    line = f"{summary.input_name}: {done} (exit {int(code)}: {code.meaning}) in {took}"
+    line = f"{summary.input_name}: {done} (exit {int(code)}: {exit_meaning(report)}) in {took}"
     if results is not None:
         line += f" → {results}"
     return scrub(" ".join(line.splitlines()))
+
+
+def exit_meaning(report: Report) -> str:
+    """Say what the run's exit code means for this run: exit 2 after ``--skip-invalid`` sent the valid rows."""
+    code = report.summary.exit_code
+    if code == ExitCode.INVALID and any(o.status not in _NOT_SENT for o in report.outcomes):
+        return "some rows are invalid; the valid rows were sent (--skip-invalid)"
+    return code.meaning
 
 
 class _Cells:
@@ -166,6 +188,8 @@ class _Cells:
     def __init__(self, sheet: Any, clean: Callable[[str], tuple[str, bool]]) -> None:
         self.sheet = sheet
         self._clean = clean
+        self._widths: dict[int, float] = {}  # column index -> width in characters, once sized
+        self._appended = 0
 
     def text(self, value: str | None, look: _Look | None = None) -> _Cell:
         """Return a text cell (a plain str when it needs no style), or None for no text."""
@@ -173,13 +197,13 @@ class _Cells:
             return None
         text, literal = self._clean(value)
         if literal:
-            look = _quoted(look)
+            look = _quoted(look or _PLAIN)
         return text if look is None else (text, look)
 
     def value(self, value: object) -> _Cell:
         """Return an input cell as it was read: text as text, numbers as numbers, times as times."""
         if isinstance(value, str):
-            return self.text(value)
+            return self.text(value, _WRAP if "\n" in value else None)  # unwrapped, a line break shows as nothing
         if isinstance(value, _NUMBERS):
             return value
         for kind, look in _DATE_LOOKS.items():
@@ -193,13 +217,38 @@ class _Cells:
         """Return the styled header cells of a table."""
         return [self.text(name, look) for name in names]
 
-    def append(self, row: Iterable[_Cell]) -> None:
-        """Write a row through openpyxl."""
-        self.sheet.append([self._openpyxl(cell) if isinstance(cell, tuple) else cell for cell in row])
+    def size_columns(self, rows: Sequence[Sequence[_Cell]], wide: Collection[int]) -> None:
+        """Size each column to its longest value in ``rows``, within bounds; ``wide`` columns wrap."""
+        longest: dict[int, int] = {}
+        for row in rows:
+            for index, value in enumerate(row):
+                longest[index] = max(longest.get(index, 0), _shown_length(value))
+        for index, length in longest.items():
+            low, high = _WIDE if index in wide else _WIDTH
+            width = min(max(length + _FILTER_BUTTON, low), high)
+            self.sheet.column_dimensions[get_column_letter(index + 1)].width = width
+            self._widths[index] = width
 
-    def _openpyxl(self, cell: Styled[_Look]) -> WriteOnlyCell:
-        """Return the openpyxl cell of a styled cell."""
-        value, look = cell
+    def height(self, row: Sequence[object]) -> float | None:
+        """Return the height the row's wrapped cells need at the columns' widths; None for the default."""
+        wrapped = [
+            (cell[0], self._widths.get(index, _DEFAULT_WIDTH))
+            for index, cell in enumerate(row)
+            if type(cell) is tuple and cell[1] in _WRAPPED and isinstance(cell[0], str)  # not the probe row's
+        ]
+        return row_height(wrapped) if wrapped else None
+
+    def append(self, row: Sequence[_Cell]) -> None:
+        """Write a row through openpyxl, as tall as its wrapped text needs."""
+        self._appended += 1
+        height = self.height(row)
+        if height is not None:
+            self.sheet.row_dimensions[self._appended].height = height
+        self.sheet.append([None if cell is None else self._openpyxl(cell) for cell in row])
+
+    def _openpyxl(self, cell: _Cell) -> WriteOnlyCell:
+        """Return the openpyxl cell of a cell, styled or plain."""
+        value, look = cell if isinstance(cell, tuple) else (cell, _PLAIN)
         made = WriteOnlyCell(self.sheet, value)
         if isinstance(value, str):
             made.data_type = "s"  # openpyxl makes "=…" a formula and "#N/A" an error value; this is text
@@ -207,8 +256,7 @@ class _Cells:
             made.font = look.font
         if look.fill:
             made.fill = look.fill
-        if look.alignment:
-            made.alignment = look.alignment
+        made.alignment = look.alignment
         if look.number_format:
             made.number_format = look.number_format
         if look.quote_prefix:
@@ -230,9 +278,9 @@ def _write_summary(cells: _Cells, report: Report) -> None:
     sheet = cells.sheet
     rows: list[list[_Cell]] = [cells.header(("Field", "Value"), _RESULT_HEADER)]
     for key, value in _summary_fields(report):
-        shown = cells.text(value, _WRAP) if isinstance(value, str) else value
+        shown = cells.text(value, _WRAP) if isinstance(value, str) else (value, _LEFT)
         rows.append([cells.text(key, _BOLD), shown])
-    _set_widths(sheet, rows, wide={1})
+    cells.size_columns(rows, wide={1})
     for row in rows:
         cells.append(row)
     if not report.outcomes:
@@ -242,8 +290,8 @@ def _write_summary(cells: _Cells, report: Report) -> None:
     cells.append(cells.header(("Status", "Campaigns"), _RESULT_HEADER))
     first = len(rows) + 3
     for status, count in counts.items():
-        cells.append([cells.text(status.value, _STATUS_LOOKS[status]), count])
-    cells.append([cells.text("Total", _BOLD), sum(counts.values())])
+        cells.append([cells.text(status.value, _STATUS_LOOKS[status]), (count, _LEFT)])
+    cells.append([cells.text("Total", _BOLD), (sum(counts.values()), _LEFT)])
     sheet.add_chart(_status_chart(sheet, first, first + len(counts) - 1), f"A{first + len(counts) + 2}")
 
 
@@ -257,14 +305,13 @@ def _summary_fields(report: Report) -> list[tuple[str, str | int | float | None]
         ("Input SHA-256", summary.input_sha256),
         ("Started", _iso(summary.started)),
         ("Finished", _iso(summary.finished)),
-        ("Duration (s)", round(summary.duration_s, 3)),
         ("Duration", human_duration(summary.duration_s)),
         ("Host", summary.host),
         ("Account ID", summary.account_id),
         ("Stream ID", summary.stream_id),
         ("Tool version", summary.tool_version),
         ("Exit code", int(summary.exit_code)),
-        ("Exit code meaning", summary.exit_code.meaning),
+        ("Exit code meaning", exit_meaning(report)),
         ("Problems", ", ".join(_problem_counts(report.problems)) or "none"),
         ("Notes", "\n".join(summary.notes)),
     ]
@@ -297,7 +344,7 @@ def _write_results(cells: _Cells, outcomes: list[RowOutcome], workbook: InputWor
         if source is not None
         else {}
     )
-    header = cells.header(spec.RESULT_COLUMNS, _RESULT_HEADER) + cells.header(names, _INPUT_HEADER)
+    header = cells.header(spec.RESULT_HEADERS, _RESULT_HEADER) + cells.header(names, _INPUT_HEADER)
 
     def lines() -> Iterator[list[_Cell]]:
         for outcome in outcomes:
@@ -332,6 +379,7 @@ def _write_errors(cells: _Cells, problems: Sequence[Problem]) -> None:
     rows = (
         [
             cells.text(p.sheet),
+            cells.text(p.cell),
             p.row,
             cells.text(p.column),
             cells.text(p.value),
@@ -342,7 +390,7 @@ def _write_errors(cells: _Cells, problems: Sequence[Problem]) -> None:
         for p in problems
     )
     header = cells.header(ERROR_COLUMNS, _RESULT_HEADER)
-    for row in _start_table(cells, header, rows, len(problems), wide={ERROR_COLUMNS.index("error")}):
+    for row in _start_table(cells, header, rows, len(problems), wide={ERROR_COLUMNS.index("Message")}):
         cells.append(row)
 
 
@@ -352,7 +400,7 @@ def _stream_table(
     """Start a table whose ``count`` rows are written after openpyxl, in place of a probe row of every data look."""
     rows = _start_table(cells, header, rows, count, wide)
     cells.append([(None, look) for look in _DATA_LOOKS])
-    return Stream(rows, _DATA_LOOKS)
+    return Stream(rows, _DATA_LOOKS, _PLAIN, cells.height)
 
 
 def _start_table(
@@ -362,23 +410,11 @@ def _start_table(
     sheet = cells.sheet
     rows = iter(rows)
     sample = list(islice(rows, _WIDTH_SAMPLE))
-    _set_widths(sheet, [header, *sample], wide)
+    cells.size_columns([header, *sample], wide)
     sheet.freeze_panes = "A2"
     cells.append(header)
     sheet.auto_filter.ref = f"A1:{get_column_letter(max(len(header), 1))}{count + 1}"
     return chain(sample, rows)
-
-
-def _set_widths(sheet: Any, rows: Sequence[Sequence[_Cell]], wide: Collection[int]) -> None:
-    """Size each column to its longest value in ``rows``, within bounds; ``wide`` columns wrap."""
-    longest: dict[int, int] = {}
-    for row in rows:
-        for index, value in enumerate(row):
-            longest[index] = max(longest.get(index, 0), _shown_length(value))
-    for index, length in longest.items():
-        low, high = _WIDE if index in wide else _WIDTH
-        width = min(max(length + _FILTER_BUTTON, low), high)
-        sheet.column_dimensions[get_column_letter(index + 1)].width = width
 
 
 def _shown_length(cell: _Cell) -> int:

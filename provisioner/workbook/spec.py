@@ -7,6 +7,7 @@ column is described once.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
@@ -337,7 +338,19 @@ RESULT_COLUMNS: Final = (
     "attempts",
     "finished_at",
 )
-#: The outcome columns of every results layout a results workbook fed back may have, newest first.
-RESULT_LAYOUTS: Final = (RESULT_COLUMNS, tuple(c for c in RESULT_COLUMNS if c != "changes"))
+#: The header each outcome column shows. Results workbooks written before these labels carry the keys as
+#: headers; the loader recognises both.
+RESULT_LABELS: Final[Mapping[str, str]] = {
+    "row": "Row",
+    "name": "Name",
+    "status": "Status",
+    "campaign_id": "Campaign ID",
+    "campaign_status": "Campaign status",
+    "error": "Reason",
+    "changes": "Changes",
+    "attempts": "Attempts",
+    "finished_at": "Finished at",
+}
+RESULT_HEADERS: Final = tuple(RESULT_LABELS[key] for key in RESULT_COLUMNS)
 ERRORS: Final = "Errors"
 SUMMARY: Final = "Summary"

@@ -16,6 +16,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
+from provisioner.workbook.sizing import FONT_NAME, row_height
 from provisioner.workbook.spec import (
     CALLING_HOURS,
     CAMPAIGN_COLUMNS,
@@ -53,7 +54,7 @@ _EXTRA_WINDOW: Final[Mapping[str, str | time]] = {"day": "SA", "start": time(10)
 _INSTRUCTIONS_TABLE: Final = (
     ("Sheet", 14),
     ("Column", 24),
-    ("Required", 10),
+    ("Required", 11),
     ("Allowed values", 40),
     ("Default", 11),
     ("Example", 26),
@@ -71,8 +72,8 @@ _CREATED: Final = datetime(2025, 1, 1, tzinfo=UTC)
 
 _REQUIRED_FILL: Final = PatternFill("solid", fgColor="1F4E78")
 _OPTIONAL_FILL: Final = PatternFill("solid", fgColor="BDD7EE")
-_REQUIRED_FONT: Final = Font(bold=True, color="FFFFFF")
-_OPTIONAL_FONT: Final = Font(bold=True, color="000000")
+_REQUIRED_FONT: Final = Font(name=FONT_NAME, bold=True, color="FFFFFF")
+_OPTIONAL_FONT: Final = Font(name=FONT_NAME, bold=True, color="000000")
 _FILL_LEGEND: Final = "Dark blue headers mark required columns, light blue headers optional ones."
 
 _WIDTH_MIN: Final = 10
@@ -231,7 +232,7 @@ def _intro() -> list[str]:
 def _write_instructions(sheet: Worksheet) -> None:
     """Fill the Instructions sheet: a short introduction, then one table row per column of the contract."""
     sheet.append(["How to fill in this workbook"])
-    sheet.cell(row=1, column=1).font = Font(bold=True, size=14)
+    sheet.cell(row=1, column=1).font = Font(name=FONT_NAME, bold=True, size=14)
     for line in _intro():
         sheet.append([line])
     sheet.append([])
@@ -254,9 +255,12 @@ def _write_instructions(sheet: Worksheet) -> None:
             _mark_required(sheet.cell(row=sheet.max_row, column=2), column)
     for index, (_, width) in enumerate(_INSTRUCTIONS_TABLE, start=1):
         sheet.column_dimensions[get_column_letter(index)].width = width
-        sheet.cell(row=header_row, column=index).font = Font(bold=True)
+        sheet.cell(row=header_row, column=index).font = Font(name=FONT_NAME, bold=True)
         sheet.cell(row=header_row, column=index).fill = PatternFill("solid", fgColor="D9D9D9")
+    widths = [width for _, width in _INSTRUCTIONS_TABLE]
     for row in sheet.iter_rows(min_row=header_row + 1):
         for cell in row:
             cell.alignment = Alignment(wrap_text=True, vertical="top")
+        texts = [(str(cell.value), width) for cell, width in zip(row, widths, strict=True) if cell.value is not None]
+        sheet.row_dimensions[row[0].row].height = row_height(texts)
     sheet.freeze_panes = f"A{header_row + 1}"

@@ -18,6 +18,12 @@ from provisioner.workbook.problems import Problem
 HEADER_SEARCH_ROWS: Final = 20
 #: How alike (0 to 1) an unknown header and a column's spelling must be for a 'did you mean'.
 HINT_CUTOFF: Final = 0.75
+#: Every spelling of an outcome column, normalised, to its key.
+_OUTCOME_SPELLINGS: Final = {
+    spec.normalize_header(spelling): key for key, label in spec.RESULT_LABELS.items() for spelling in (key, label)
+}
+#: The outcome columns every results workbook has started with.
+_ALWAYS_THERE: Final = ("row", "name", "status")
 
 
 def to_sheet(name: str, grid: Grid, limits: Limits, problems: list[Problem]) -> Sheet:
@@ -119,15 +125,19 @@ def _outcome_columns(name: str, title: str, headers: list[str]) -> int:
     """Count the leading outcome columns of a results workbook fed back as input (0 for any other sheet).
 
     They describe an earlier run, not the campaign: its ``name`` would otherwise clash with the input's own
-    name column. Rows already created are found on the server by the next run and not sent again.
+    name column. Rows already created are found on the server by the next run and not sent again. Each is
+    recognised by its label or by its key (the header of results workbooks written before the labels), so a
+    workbook written by an older or newer version, with fewer or more of them, is read too.
     """
     if name != spec.CAMPAIGNS or spec.normalize_header(title) != spec.normalize_header(spec.RESULTS):
         return 0
-    for layout in spec.RESULT_LAYOUTS:
-        leading = [spec.normalize_header(h) for h in headers[: len(layout)]]
-        if leading == [spec.normalize_header(c) for c in layout]:
-            return len(layout)
-    return 0
+    seen: list[str] = []
+    for header in headers:
+        key = _OUTCOME_SPELLINGS.get(spec.normalize_header(header))
+        if key is None or key in seen:
+            break  # the input's own columns start here (its name column may be headed "name" too)
+        seen.append(key)
+    return len(seen) if seen[: len(_ALWAYS_THERE)] == list(_ALWAYS_THERE) else 0
 
 
 def _refuse_misplaced_header(name: str, grid: Grid, index: dict[str, spec.Column]) -> None:
