@@ -23,7 +23,7 @@ from aiohttp import web
 
 from provisioner.api import endpoints
 from provisioner.api.auth import JWT_SUBJECT, mint_token
-from provisioner.api.campaign import Campaign, ContactList
+from provisioner.api.campaign import Campaign, ContactList, ContactLists
 from provisioner.api.classify import classify_transport_error
 from provisioner.api.client import KoreClient, open_session
 from provisioner.api.listing import PageQuery
@@ -244,7 +244,7 @@ async def test_get_status_and_contact_lists(api, connect) -> None:
 
     assert await client.get_campaign("cd-1") == Campaign("cd-1", "A", "Preparing", {})
     assert await client.campaign_status("cd-1") == Campaign("cd-1", "A", "Ready", {})
-    assert [c.name for c in await client.list_contact_lists()] == ["Dec list", "DNC list"]
+    assert [c.name for c in (await client.list_contact_lists()).lists] == ["Dec list", "DNC list"]
 
     get, status, lists = server.seen
     assert (get.method, get.path, get.query, get.body) == (
@@ -348,8 +348,8 @@ async def test_contact_lists_are_asked_by_get_when_the_server_refuses_post(api, 
 
     server = await api(respond)
     client = connect(server.url)
-    assert await client.list_contact_lists() == [ContactList("North", None)]
-    assert await client.list_contact_lists() == [ContactList("North", None)]
+    assert await client.list_contact_lists() == ContactLists((ContactList("North", None),))
+    assert await client.list_contact_lists() == ContactLists((ContactList("North", None),))
     assert [s.method for s in server.seen] == ["POST", "GET", "GET"]  # learnt once, then asked the right way
 
 

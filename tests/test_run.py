@@ -192,12 +192,15 @@ def test_existing_campaigns_and_missing_contact_lists_are_settled_before_sending
 
 
 def test_a_rejection_fails_the_row_with_the_servers_message(tmp_path: Path, threaded_sandbox: Start) -> None:
-    box = threaded_sandbox(SandboxConfig(contact_lists=None))
+    box = threaded_sandbox(config())
+    assert box.server is not None
+    box.server.sandbox.queue_faults(["failure_2xx"])  # HTTP 200 whose body says status "failure": nothing stored
     path = write_book(tmp_path / "a.xlsx", [campaign(name="Good")])
-    # The sandbox accepts any list name but has seen none yet, so pre-flight refuses the row:
     result = run_job(job(tmp_path, path, box))
-    assert results(result)[0]["status"] == "failed"
-    assert box.server is not None and box.server.sandbox.requests["create"] == 0
+    [row] = results(result)
+    assert row["status"] == "failed" and "refused" in row["error"] and "failure" in row["error"]
+    assert box.server.sandbox.campaigns == [] and box.server.sandbox.requests["create"] == 1
+    assert result.exit_code is ExitCode.FAILED
 
 
 def test_bad_credentials_stop_the_run_with_exit_3(tmp_path: Path, threaded_sandbox: Start) -> None:

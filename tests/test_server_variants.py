@@ -137,8 +137,7 @@ def test_a_campaign_deleted_on_the_platform_is_created_again_and_plan_says_why(
         (
             {
                 "contact_list_method": "GET",
-                "contact_lists": None,
-                "listed_contact_lists": frozenset({"North", "South"}),
+                "contact_lists": frozenset({"North", "South"}),
             },
             "contact-lists",
             Verdict.OK,
@@ -176,3 +175,21 @@ def test_when_others_delete_faster_than_the_list_can_be_read_the_run_refuses_wit
     assert {o.status.value for o in result.report.outcomes} == {"skipped"}
     assert [c for c in sandbox.campaigns if c.name.startswith("New ")] == []
     assert sandbox.requests["create"] == 0
+
+
+def test_the_bare_sandbox_accepts_any_contact_list_name_so_plan_and_run_refuse_nothing(
+    tmp_path: Path, threaded_sandbox: Start
+) -> None:
+    """Issue 12, item 1: `provisioner sandbox` then `plan` refused every row for lists it had never been told of."""
+    box = threaded_sandbox(SandboxConfig(rate_limit=100_000, window_s=0.2))  # no --contact-lists, no INPUT
+    planned = run(tmp_path, box, new_names(), dry_run=True)
+    assert planned.plan is not None and planned.plan.missing_lists == {}
+    assert [p.name for p in planned.plan.to_create] == new_names()
+    assert set(statuses(run(tmp_path, box, new_names())).values()) == {"created"}
+
+
+def test_a_sandbox_told_its_lists_still_refuses_the_others(tmp_path: Path, threaded_sandbox: Start) -> None:
+    box = threaded_sandbox(config(contact_lists=frozenset({"Some other list"})))
+    planned = run(tmp_path, box, new_names(), dry_run=True)
+    assert planned.plan is not None and planned.plan.to_create == []
+    assert list(planned.plan.missing_lists.values()) == [["Renewals East"]] * len(new_names())

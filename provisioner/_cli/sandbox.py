@@ -145,8 +145,9 @@ def sandbox_command(
     credential and opens nothing but this local sandbox. A KORE_CLIENT_SECRET taken from the
     environment is never printed.
 
-    Without --contact-lists a create accepts any contact list name, and the list endpoint shows the
-    lists of the INPUT files plus every name a create has used. Each request served is logged to
+    Without --contact-lists any contact list name is accepted: the list endpoint shows the lists of
+    the INPUT files plus every name a create has used, and tells provisioner that any name will do,
+    so plan and run refuse no row for its lists. Each request served is logged to
     standard error (method, path, status, milliseconds); GET /__sandbox__/state shows the stored
     campaigns and the counters as JSON.
 
@@ -185,12 +186,6 @@ def sandbox_command(
     def announce(server: RunningSandbox) -> None:
         typer.echo(export_lines(server.url, config, os.environ))
         typer.echo(f"# sandbox serving on {server.url}; state at {server.url}{STATE_PATH}; Ctrl-C to stop", err=True)
-        if config.contact_lists is None and not listed:
-            typer.echo(
-                "# contact lists: creates accept any name, but the list endpoint shows only names already used, "
-                "so plan/run refuse new ones: pass the INPUT workbook or --contact-lists",
-                err=True,
-            )
 
     try:
         asyncio.run(serve(config, port=port, on_ready=announce))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 
@@ -34,6 +34,19 @@ class ContactList:
 
     name: str
     list_type: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ContactLists:
+    """The account's call contact lists; ``any_name`` when the server says it takes any list name (the sandbox)."""
+
+    lists: tuple[ContactList, ...]
+    any_name: bool = False
+
+    def missing(self, names: Iterable[str]) -> list[str]:
+        """Return those of ``names`` the server would not know, in order."""
+        known = {c.name for c in self.lists}
+        return [] if self.any_name else [name for name in names if name not in known]
 
 
 def parse_timestamp(value: object) -> dt.datetime | None:

@@ -19,7 +19,7 @@ import aiohttp
 
 from provisioner.api import endpoints
 from provisioner.api.auth import mint_token
-from provisioner.api.campaign import Campaign, ContactList, iso_timestamp
+from provisioner.api.campaign import Campaign, ContactList, ContactLists, iso_timestamp
 from provisioner.api.classify import Reply, classify_response, classify_transport_error, count, json_object
 from provisioner.api.listing import CampaignPage, PageQuery
 from provisioner.api.settings import Settings, where_to_set
@@ -147,7 +147,7 @@ class KoreClient:
         """Return how far the server's clock is ahead of ours, in seconds, once a reply has shown it."""
         return self._server_offset_s if self._saw_date else None
 
-    async def list_contact_lists(self) -> list[ContactList]:
+    async def list_contact_lists(self) -> ContactLists:
         """Return the account's call contact lists (asked by POST, or by GET where the server wants that)."""
         path = self._path(endpoints.LIST_CONTACT_LISTS)
         try:
@@ -166,11 +166,12 @@ class KoreClient:
         records = reply.body.get("data")
         if not isinstance(records, list):
             raise reply.unexpected("data is not a list")
-        return [
+        lists = tuple(
             ContactList(r["name"], kind if isinstance(kind := r.get("listType"), str) else None)
             for r in records
             if isinstance(r, dict) and isinstance(r.get("name"), str)
-        ]
+        )
+        return ContactLists(lists, any_name=self.last_headers.get(endpoints.SANDBOX_LISTS_HEADER) == "any")
 
     @property
     def last_headers(self) -> Mapping[str, str]:

@@ -14,6 +14,10 @@ LIST_CONTACT_LISTS: Final = (
     "/campaign/api/v2/public/{stream_id}/campaign/contactList/getAllListDetails"  # POST, query type=call
 )
 
+#: Not the vendor's: the built-in sandbox sets it (to "any") on its contact-list reply when it accepts any list
+#: name, so a pre-flight against it does not refuse names it has not been told of. A real server never sends it.
+SANDBOX_LISTS_HEADER: Final = "X-Provisioner-Sandbox-Lists"
+
 HEADER_AUTH: Final = "auth"  # the vendor's own header name; not Authorization: Bearer
 HEADER_ACCOUNT: Final = "accountid"
 HEADER_IID: Final = "iid"

@@ -152,7 +152,6 @@ class Provisioner:
         With ``reconcile`` (a run, not a plan), entries a crashed run left in flight are settled in the ledger.
         """
         server, lists = await asyncio.gather(self._server_campaigns(), self._read(self._client.list_contact_lists))
-        known_lists = {c.name for c in lists}
         entries = self._ledger.entries(self._scope, {fold_name(p.name) for p in payloads})
         existing: dict[int, Campaign] = {}
         missing: dict[int, list[str]] = {}
@@ -175,7 +174,7 @@ class Provisioner:
             if entry is not None and entry.state is EntryState.CREATED:
                 # The listing is complete, so the server decides: a campaign it no longer has was deleted there.
                 deleted[payload.row] = deleted_note(entry)
-            if absent := [name for name in payload.body["contactLists"] if name not in known_lists]:
+            if absent := lists.missing(payload.body["contactLists"]):
                 missing[payload.row] = absent
             else:
                 to_create.append(payload)

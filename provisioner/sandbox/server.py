@@ -474,7 +474,8 @@ class Sandbox:
             }
             for name in names
         ]
-        return web.json_response({"status": "success", "data": lists})
+        headers = {endpoints.SANDBOX_LISTS_HEADER: "any"} if configured is None else {}
+        return web.json_response({"status": "success", "data": lists}, headers=headers)
 
     async def show_state(self, request: web.Request) -> web.Response:
         """Serve :meth:`state` as JSON, for a person watching what a client did."""
