@@ -107,7 +107,7 @@ class _JsonFormatter(logging.Formatter):
 
 
 def _extras(record: logging.LogRecord) -> dict[str, object]:
-    return {key: value for key, value in vars(record).items() if key not in _RECORD_FIELDS}
+    return {key: value for key, value in vars(record).items() if key not in _RECORD_FIELDS and key != PRINTED}
 
 
 def _timestamp(record: logging.LogRecord) -> str:
@@ -161,6 +161,8 @@ def configure_logging(
     stream_handler.set_name(_STREAM_HANDLER)
     stream_handler.setLevel(logging.ERROR if quiet else detail)
     stream_handler.setFormatter(_formatter(log_format, names=verbose))
+    if log_format == "text":
+        stream_handler.addFilter(_not_printed)
     handlers.append(stream_handler)
 
     logger = logging.getLogger(LOGGER_NAME)
@@ -172,6 +174,15 @@ def configure_logging(
         logger.addHandler(handler)
     logger.setLevel(min(handler.level for handler in handlers))
     logger.propagate = False  # the CLI owns the output; a root handler would print every line twice
+
+
+#: Set in a record's ``extra`` when the command prints the same line as its result: a text console then shows it
+#: once (from the command), while log files and JSON logs keep it as the structured closing record.
+PRINTED: Final = "printed_by_command"
+
+
+def _not_printed(record: logging.LogRecord) -> bool:
+    return not getattr(record, PRINTED, False)
 
 
 def _formatter(log_format: LogFormat, *, names: bool) -> logging.Formatter:

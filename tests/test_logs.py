@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from provisioner.errors import ConfigError
-from provisioner.logs import LOGGER_NAME, RedactingFilter, configure_logging, register_secret, scrub
+from provisioner.logs import LOGGER_NAME, PRINTED, RedactingFilter, configure_logging, register_secret, scrub
 from provisioner.secret import Secret
 
 JWT = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJhcHBJZCI6ImNzLTEyMyJ9.Zm9vYmFy-_c2lnbmF0dXJl"
@@ -261,3 +261,20 @@ def test_a_malformed_call_is_logged_scrubbed_instead_of_raising() -> None:
     output = stream.getvalue()
     assert "two %s %s" in output and "***" in output
     assert "malformed-secret-77a" not in output
+
+
+def test_a_line_the_command_prints_itself_shows_once_on_a_text_console_but_stays_in_files_and_json(
+    tmp_path: Path,
+) -> None:
+    text, json_stream = io.StringIO(), io.StringIO()
+    logger = logging.getLogger(LOGGER_NAME)
+    configure_logging(log_format="text", stream=text, log_file=tmp_path / "run.log")
+    logger.info("finished: in.xlsx: 3 created", extra={PRINTED: True, "exit_code": 0})
+    logger.info("progress: 1/3")
+    assert "finished:" not in text.getvalue() and "progress: 1/3" in text.getvalue()
+    assert "finished: in.xlsx: 3 created" in (tmp_path / "run.log").read_text()
+
+    configure_logging(log_format="json", stream=json_stream)
+    logger.info("finished: in.xlsx: 3 created", extra={PRINTED: True, "exit_code": 0})
+    [line] = [json.loads(x) for x in json_stream.getvalue().splitlines()]
+    assert line["message"].startswith("finished:") and line["exit_code"] == 0 and PRINTED not in line

@@ -125,10 +125,7 @@ def _print_plan(result: JobResult, as_json: bool) -> ExitCode:
     if plan is None and result.exit_code is not ExitCode.INVALID:
         # Stopped before reading the server (settings, credentials, connection, ledger): say only that.
         common.fail("; ".join(result.report.summary.notes), result.exit_code)
-    code = ExitCode.INVALID if invalid else ExitCode.OK
-    if plan is not None and code is ExitCode.OK:
-        locked = any(o.status is Status.LOCKED for o in outcomes)
-        code = ExitCode.FAILED if plan.missing_lists or locked else ExitCode.OK
+    code = result.exit_code
     creates = {p.row: p.name for p in plan.to_create} if plan is not None else {}
     rows: list[tuple[int, RowOutcome | None]] = sorted(
         [(o.row, o) for o in outcomes] + [(row, None) for row in creates], key=lambda r: r[0]

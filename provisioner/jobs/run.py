@@ -23,7 +23,7 @@ from provisioner.errors import ApiError, AuthError, ProvisionerError, RunFatal, 
 from provisioner.exit_codes import ExitCode, exit_code_for
 from provisioner.jobs.check import Checked, check_input
 from provisioner.jobs.progress import ProgressDisplay, per_window
-from provisioner.logs import register_secret
+from provisioner.logs import PRINTED, register_secret
 from provisioner.provision.compare import Comparison
 from provisioner.provision.engine import Plan, Provisioner, RunOptions
 from provisioner.provision.ledger import Ledger, default_path
@@ -231,7 +231,7 @@ class _Server:
             writes = len(plan.to_create) + (len(to_update) if dry_run or job.update else 0)
             eta = estimate_duration(writes, rate, job.rate_window_s, used=used)
             if dry_run:
-                result = finish(outcomes, ExitCode.OK, [], default_status=None)
+                result = finish(outcomes, _plan_exit(plan, outcomes, self.checked), [], default_status=None)
                 return replace(result, plan=plan, eta_s=eta, requests=limiter.stats.grants + writes)
             counts = count_statuses(list(outcomes.values()))
             log.info(
@@ -433,9 +433,17 @@ class _Finisher:
         log.info(
             "finished: %s",
             console_summary(report, path),
-            extra={**self.fields, **closing_fields(report), "results": str(path) if path else None},
+            extra={**self.fields, **closing_fields(report), "results": str(path) if path else None, PRINTED: True},
         )
         return JobResult(report, path)
+
+
+def _plan_exit(plan: Plan, outcomes: dict[int, RowOutcome], checked: Checked) -> ExitCode:
+    """Return the code `run --update` would end with if everything went as planned (plan's own exit code)."""
+    if not checked.validated.valid:
+        return ExitCode.INVALID
+    locked = any(o.status is Status.LOCKED for o in outcomes.values())
+    return ExitCode.FAILED if plan.missing_lists or locked else ExitCode.OK
 
 
 def closing_fields(report: Report) -> dict[str, object]:
