@@ -29,6 +29,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from provisioner.api import endpoints
+from provisioner.api.campaign import iso_timestamp
 from provisioner.sandbox.config import FAULT_KINDS, FaultKind, SandboxConfig
 from provisioner.sandbox.listing import ListQuery, parse_list_query
 from provisioner.sandbox.rules import create_body_problems
@@ -489,8 +490,8 @@ class Sandbox:
             **self._settings(body),
             "status": "Preparing",
             "isFiltersEnabled": False,
-            "createdAt": _iso(when),
-            "updatedAt": _iso(when),
+            "createdAt": iso_timestamp(when),
+            "updatedAt": iso_timestamp(when),
             "id": f"cd-{self._uuid()}",
         }
         campaign = StoredCampaign(
@@ -575,10 +576,10 @@ class Sandbox:
 
     def _updated_at(self, campaign: StoredCampaign) -> str:
         if campaign.id in self._edited:
-            return _iso(self._edited[campaign.id])
+            return iso_timestamp(self._edited[campaign.id])
         if not self._is_ready(campaign):
             return str(campaign.data["updatedAt"])
-        return _iso(campaign.created_wall + timedelta(seconds=self.config.ready_after_s))
+        return iso_timestamp(campaign.created_wall + timedelta(seconds=self.config.ready_after_s))
 
     def _view(self, campaign: StoredCampaign, keys: tuple[str, ...], id_field: str) -> dict[str, Any]:
         """Return a read view of a campaign: its id under ``id_field``, the stored ``keys``, its current status."""
@@ -639,11 +640,6 @@ def _drop_connection(request: web.Request) -> web.StreamResponse:
         transport.close()
     # aiohttp finds the transport closing when it writes this and sends nothing at all.
     return web.Response()
-
-
-def _iso(moment: datetime) -> str:
-    """Format a moment as the vendor does: ISO 8601 in UTC with milliseconds and ``Z``."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 async def _json_object(request: web.Request) -> dict[str, Any]:
