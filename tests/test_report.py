@@ -69,6 +69,8 @@ OUTCOMES = [
         changes=(Change("Priority", "3", "2"), Change("Contact Lists", "A", "B", "+ B, − A")),
     ),
     RowOutcome(103, "Kilo", Status.LOCKED, "cmp-6", changes=(Change("Priority", "3", "2"),)),
+    RowOutcome(104, "Lima", Status.DELETED, "cmp-7", note="already gone; nothing to do"),
+    RowOutcome(105, "Mike", Status.REFUSED, "cmp-8", error="refused: Active (--stop-active stops it)"),
 ]
 PROBLEMS = (
     Problem("Campaigns", 6, "Priority", "=SUM(A1:A9)", "out_of_range", "must be a whole number from 1 to 5", cell="E6"),
@@ -218,7 +220,9 @@ def test_summary_counts_every_status_in_enum_order_with_a_total_and_a_chart(
         ["unchanged", 1],
         ["differs", 1],
         ["locked", 1],
-        ["Total", 11],
+        ["deleted", 1],
+        ["refused", 1],
+        ["Total", 13],
     ]
     with zipfile.ZipFile(written) as archive:
         charts = [n for n in archive.namelist() if n.startswith("xl/charts/chart")]
@@ -664,7 +668,8 @@ def test_console_summary_is_one_line_with_counts_exit_code_duration_and_file(sec
     assert line == (
         "Spring ***.xlsx: 1 created, 1 already existed, 2 failed, 1 invalid, 1 skipped, 1 with an unknown outcome, "
         "1 updated, 1 unchanged, 1 differ from the sheet (--update applies the changes), 1 locked (Active: not "
-        f"editable), 2 errors, 1 warning (exit 1: {ExitCode.FAILED.meaning}) in 8 min 12 s → out/Spring.results.xlsx"
+        f"editable), 1 deleted, 1 refused, 2 errors, 1 warning (exit 1: {ExitCode.FAILED.meaning}) in 8 min 12 s "
+        "→ out/Spring.results.xlsx"
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from provisioner._cli import (  # noqa: F401  (registers the commands)
     batch,
+    delete,
     doctor,
     ledger,
     run,

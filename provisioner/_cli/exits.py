@@ -35,6 +35,14 @@ COMMAND_EXITS: Final[dict[str, dict[ExitCode, str | None]]] = {
         **dict.fromkeys(_ALL_RUN_CODES[1:]),
         ExitCode.INVALID: _SENDING_INVALID,
     },
+    "delete": {
+        ExitCode.OK: "every campaign the run created is deleted, or would be (without --yes)",
+        ExitCode.FAILED: "some were refused (Active without --stop-active, or their id now carries another name) "
+        "or failed at the API",
+        ExitCode.INVALID: "RESULTS is not a readable results workbook",
+        ExitCode.CONFIG: None,
+        ExitCode.BUSY: "a run is using the ledger",
+    },
     "validate": {
         ExitCode.OK: "the input is valid",
         ExitCode.INVALID: "the input is invalid or unreadable",

@@ -107,6 +107,26 @@ class KoreClient:
         )
         return reply.campaign(reply.data())
 
+    async def delete_campaign(self, campaign_id: str) -> Campaign:
+        """Delete one voice campaign and return it as it was; after an AmbiguousError look it up, never resend."""
+        reply = await self._call(
+            "DELETE", self._path(endpoints.DELETE_CAMPAIGN, campaign_id), query={"campaignType": "voice"}
+        )
+        return reply.campaign(reply.data())
+
+    async def stop_campaign(self, campaign_id: str) -> str:
+        """Stop one voice campaign (trigger=stop); return the status the server reports (``Stopped``)."""
+        reply = await self._call(
+            "POST",
+            self._path(endpoints.TRIGGER_CAMPAIGN, campaign_id),
+            query={"campaignType": "voice", "trigger": "stop"},
+            body={},
+        )
+        status = reply.body.get("status")
+        if not isinstance(status, str):
+            raise reply.unexpected("status is not a string")
+        return status
+
     async def campaign_status(self, campaign_id: str) -> Campaign:
         """Fetch a campaign's status (the cheap way to watch Preparing turn Ready)."""
         reply = await self._call(

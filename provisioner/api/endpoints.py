@@ -9,6 +9,11 @@ CREATE_CAMPAIGN: Final = "/campaign/api/v2/public/{stream_id}/campaign"  # POST,
 LIST_CAMPAIGNS: Final = "/campaign/api/v2/public/{stream_id}/campaign/getAllCampaignDetails"  # POST
 GET_CAMPAIGN: Final = "/campaign/api/v2/public/{stream_id}/campaign/{campaign_id}"  # GET
 UPDATE_CAMPAIGN: Final = GET_CAMPAIGN  # PUT, query campaignType=voice; the full create body
+DELETE_CAMPAIGN: Final = GET_CAMPAIGN  # DELETE, query campaignType=voice
+#: Start and stop (query campaignType=voice&trigger=play|stop, body {}). The vendor's pages disagree on this path:
+#: the voice v2 pages show it without the ``/campaign`` prefix, the older SMS pages with it (and a doubled slash).
+#: This is the documented voice v2 path, the one for the campaigns this tool makes; the reply has no ``data``.
+TRIGGER_CAMPAIGN: Final = "/api/v2/public/{stream_id}/campaign/trigger/{campaign_id}"  # POST
 CAMPAIGN_STATUS: Final = "/campaign/api/v2/public/{stream_id}/campaign/{campaign_id}/status"  # POST, view=status
 LIST_CONTACT_LISTS: Final = (
     "/campaign/api/v2/public/{stream_id}/campaign/contactList/getAllListDetails"  # POST, query type=call

@@ -25,6 +25,8 @@ class Status(StrEnum):
     UNCHANGED = "unchanged"  # on the server and equal to the sheet
     DIFFERS = "differs"  # on the server and different from the sheet; run --update applies the changes
     LOCKED = "locked"  # different from the sheet but Active: the vendor allows no edits, so nothing was sent
+    DELETED = "deleted"  # delete: this run deleted it, or it was gone already
+    REFUSED = "refused"  # delete: not deleted, and not to be (Active, or the id now carries another name)
 
     @property
     def done(self) -> bool:

@@ -61,6 +61,8 @@ STATUS_COLOURS: Final[Mapping[Status, str]] = {
     Status.UNCHANGED: "DDEBF7",  # light blue
     Status.DIFFERS: "FFE699",  # amber
     Status.LOCKED: "E4DFEC",  # lavender
+    Status.DELETED: "EDEDED",  # light grey
+    Status.REFUSED: "F4B084",  # dark orange
 }
 
 # Excel and LibreOffice run a typed or imported text starting with these as a formula (OWASP's list).

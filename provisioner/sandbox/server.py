@@ -1,6 +1,6 @@
 """A local stand-in for the vendor's Campaign Management v2 API: its state, its handlers and :func:`make_app`.
 
-It serves the six endpoints of :mod:`provisioner.api.endpoints` with the vendor's JWT check, per-account
+It serves the eight endpoints of :mod:`provisioner.api.endpoints` with the vendor's JWT check, per-account
 rolling rate limit, create-body rules (:mod:`provisioner.sandbox.rules`) and response shapes, and misbehaves
 on purpose when asked to (5xx, spurious 429, dropped connections, slow replies, failures under HTTP 200) so
 retry and exactly-once logic meet a real server. Where the vendor's documents leave a behaviour open
@@ -42,7 +42,7 @@ STATE_PATH: Final = "/__sandbox__/state"
 #: Faults that strike before anything is stored fit every endpoint; the others only make sense on a write.
 _FAULTS_BEFORE: Final[tuple[FaultKind, ...]] = ("spurious_429", "error_5xx", "drop_before", "failure_2xx")
 _FAULTS_AFTER: Final[tuple[FaultKind, ...]] = ("drop_after", "error_after", "slow_after")
-_WRITES: Final = ("create", "update")
+_WRITES: Final = ("create", "update", "delete", "trigger")
 _ERROR_STATUSES: Final = (500, 502, 503)
 _FAILURE_2XX_MESSAGE: Final = "Something went wrong, please try again"
 
@@ -135,7 +135,9 @@ class Sandbox:
         self.config = config
         self.campaigns: list[StoredCampaign] = []  # in creation order, duplicates included
         self.requests_total = 0  # every request received, even to unknown paths (not the state page)
-        self.requests: Counter[str] = Counter()  # by route name: create, list, get, update, status, contact_lists
+        self.requests: Counter[str] = (
+            Counter()
+        )  # by route name: create, list, get, update, delete, trigger, status, contact_lists
         self.rate_limited = 0  # 429s served because the limit was reached (spurious ones are in faults)
         self.faults: Counter[FaultKind] = Counter()
         self.accepted_at: list[float] = []  # clock times of requests that counted against the limit
@@ -146,13 +148,14 @@ class Sandbox:
         self._bodies: dict[str, dict[str, Any]] = {}  # id -> the body that set the campaign's settings last
         self._edited: dict[str, datetime] = {}  # id -> when it was last updated (API or UI), on the wall clock
         self._active: set[str] = set()
+        self._stopped: set[str] = set()  # stopped by the trigger since they were last Active
         self._ids_by_name: dict[str, str] = {}  # stable cl-/cf- ids for list and flow names
         self._seen_lists: dict[str, None] = dict.fromkeys(sorted(config.listed_contact_lists))  # ordered set
         self._foreign: deque[str] = deque()  # ids of other teams' campaigns, oldest first
         self._foreign_made = 0
 
     def queue_faults(self, kinds: Iterable[FaultKind | None]) -> None:
-        """Make the next create or update calls, in order, suffer these faults (None: behave); overrides the dice."""
+        """Make the next writes (create, update, delete, trigger), in order, suffer these faults (None: behave)."""
         kinds = list(kinds)
         unknown = [kind for kind in kinds if kind is not None and kind not in FAULT_KINDS]
         if unknown:
@@ -182,14 +185,17 @@ class Sandbox:
         return stored
 
     def remove(self, campaign_id: str) -> None:
-        """Delete a campaign as a user of the platform's UI would (the API call comes with the lifecycle work)."""
+        """Delete a campaign as a user of the platform's UI would (the delete call does the same)."""
         self.campaigns.remove(self._by_id.pop(campaign_id))
+        self._active.discard(campaign_id)
+        self._stopped.discard(campaign_id)
 
     def activate(self, campaign_id: str) -> None:
         """Start a campaign as the start trigger would: it turns Active and refuses edits from then on."""
         if campaign_id not in self._by_id:
             raise KeyError(campaign_id)
         self._active.add(campaign_id)
+        self._stopped.discard(campaign_id)
 
     def edit(self, campaign_id: str, **changes: Any) -> StoredCampaign:
         """Change a campaign as a user of the platform's UI would: create-body fields replaced, ``updatedAt`` moved.
@@ -448,6 +454,45 @@ class Sandbox:
             }
         )
 
+    async def delete(self, request: web.Request) -> web.Response:
+        """Delete a campaign and return it as it was; an Active one refuses, as the UI asks to stop it first."""
+        campaign = self._find(request)
+        if request.query.get("campaignType") != "voice":
+            raise _Failure(HTTPStatus.BAD_REQUEST, "campaignType: the query parameter must be voice")
+        if campaign.id in self._active:
+            raise _Failure(
+                HTTPStatus.BAD_REQUEST, f"Campaign {campaign.name} is Active and cannot be deleted; stop it first"
+            )
+        view = {**self._view(campaign, _GET_FIELDS, "_id"), "schedule": campaign.schedule}
+        self.remove(campaign.id)
+        return web.json_response(
+            {"status": "success", "message": f"Campaign {campaign.name} deleted successfully", "data": view}
+        )
+
+    async def trigger(self, request: web.Request) -> web.Response:
+        """Start (trigger=play) or stop (trigger=stop) a campaign; the reply has no ``data`` wrapper."""
+        campaign = self._find(request)
+        trigger = request.query.get("trigger")
+        if request.query.get("campaignType") != "voice" or trigger not in ("play", "stop"):
+            raise _Failure(HTTPStatus.BAD_REQUEST, "query: campaignType must be voice and trigger play or stop")
+        await _json_object(request)
+        if trigger == "play":
+            if not self._is_ready(campaign):
+                raise _Failure(HTTPStatus.BAD_REQUEST, f"Campaign {campaign.name} is not Ready yet")
+            self.activate(campaign.id)
+        else:
+            self._active.discard(campaign.id)
+            self._stopped.add(campaign.id)
+        status = self._status(campaign)
+        return web.json_response(
+            {
+                "status": status,
+                "message": "Campaign Started" if trigger == "play" else "Campaign Stopped",
+                "updatedAt": iso_timestamp(self.now()),
+                "campaignInstanceId": f"cid-{self._uuid()}",
+            }
+        )
+
     async def campaign_status(self, request: web.Request) -> web.Response:
         """Return ``{id, status, name}`` of one campaign (query ``view=status``)."""
         if request.query.get("view") != "status":
@@ -572,6 +617,8 @@ class Sandbox:
     def _status(self, campaign: StoredCampaign) -> str:
         if campaign.id in self._active:
             return "Active"
+        if campaign.id in self._stopped:
+            return "Stopped"
         return "Ready" if self._is_ready(campaign) else "Preparing"
 
     def _updated_at(self, campaign: StoredCampaign) -> str:
@@ -616,6 +663,8 @@ def make_app(sandbox: Sandbox) -> web.Application:
     app.router.add_route("*", endpoints.LIST_CONTACT_LISTS, sandbox.contact_lists, name="contact_lists")
     app.router.add_get(endpoints.GET_CAMPAIGN, sandbox.get_campaign, name="get")
     app.router.add_put(endpoints.UPDATE_CAMPAIGN, sandbox.update, name="update")
+    app.router.add_delete(endpoints.DELETE_CAMPAIGN, sandbox.delete, name="delete")
+    app.router.add_post(endpoints.TRIGGER_CAMPAIGN, sandbox.trigger, name="trigger")
     app.router.add_post(endpoints.CAMPAIGN_STATUS, sandbox.campaign_status, name="status")
     app.router.add_get(STATE_PATH, sandbox.show_state, name="state")
     return app

@@ -131,13 +131,19 @@ def _outcome_columns(name: str, title: str, headers: list[str]) -> int:
     """
     if name != spec.CAMPAIGNS or spec.normalize_header(title) != spec.normalize_header(spec.RESULTS):
         return 0
+    return len(outcome_keys(headers))
+
+
+def outcome_keys(headers: list[str]) -> list[str]:
+    """Return the keys of a Results sheet's leading outcome columns, in order (none when it has not all of row,
+    name and status first)."""
     seen: list[str] = []
     for header in headers:
         key = _OUTCOME_SPELLINGS.get(spec.normalize_header(header))
         if key is None or key in seen:
             break  # the input's own columns start here (its name column may be headed "name" too)
         seen.append(key)
-    return len(seen) if seen[: len(_ALWAYS_THERE)] == list(_ALWAYS_THERE) else 0
+    return seen if seen[: len(_ALWAYS_THERE)] == list(_ALWAYS_THERE) else []
 
 
 def _refuse_misplaced_header(name: str, grid: Grid, index: dict[str, spec.Column]) -> None:
