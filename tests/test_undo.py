@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from provisioner._cli import app
+from provisioner.api import endpoints
+from provisioner.api.client import KoreClient, open_session
+from provisioner.errors import RejectedError
 from provisioner.exit_codes import ExitCode
 from provisioner.jobs.run import run_job
 from provisioner.sandbox import Sandbox, ThreadedSandbox, client_env
@@ -120,3 +124,30 @@ def test_campaigns_a_run_found_rather_than_made_are_left_alone(tmp_path: Path, t
     code, output = delete(tmp_path, box, again, "--yes")
     assert code == ExitCode.OK, output
     assert len(sandbox_of(box).campaigns) == 2 and sandbox_of(box).requests["delete"] == 0
+
+
+def test_the_sandbox_starts_stops_and_deletes_as_documented(threaded_sandbox: Start) -> None:
+    box = threaded_sandbox(config(ready_after_s=0.0))
+    sandbox = sandbox_of(box)
+    (stored,) = sandbox.seed(["Theirs"], created_at=sandbox.now() - dt.timedelta(hours=1))
+
+    async def calls() -> tuple[str, str, str, str, int | None]:
+        async with open_session(box.settings()) as session:
+            client = KoreClient(box.settings(), session)
+            play = await client._call(
+                "POST",
+                client._path(endpoints.TRIGGER_CAMPAIGN, stored.id),
+                query={"campaignType": "voice", "trigger": "play"},
+                body={},
+            )
+            active = (await client.get_campaign(stored.id)).status or ""
+            stopped = await client.stop_campaign(stored.id)
+            deleted = await client.delete_campaign(stored.id)
+            try:
+                await client.delete_campaign(stored.id)
+            except RejectedError as exc:
+                return str(play.body["status"]), active, stopped, deleted.id, exc.status
+            return "", "", "", "", None
+
+    assert asyncio.run(calls()) == ("Active", "Active", "Stopped", stored.id, 404)
+    assert sandbox.campaigns == []
