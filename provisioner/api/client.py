@@ -11,7 +11,7 @@ import json
 import logging
 import ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Final, Protocol
 from urllib.parse import quote
 
@@ -21,7 +21,7 @@ from provisioner.api import endpoints
 from provisioner.api.auth import mint_token
 from provisioner.api.campaign import Campaign, ContactList, ContactLists, iso_timestamp
 from provisioner.api.classify import Reply, classify_response, classify_transport_error, count, json_object
-from provisioner.api.listing import CampaignPage, PageQuery
+from provisioner.api.listing import EPOCH, CampaignPage, Listing, PageQuery, scan_campaigns
 from provisioner.api.settings import Settings, where_to_set
 from provisioner.errors import (
     ConfigError,
@@ -34,6 +34,10 @@ from provisioner.secret import MASK
 DEFAULT_TIMEOUT: Final = aiohttp.ClientTimeout(total=60, connect=10, sock_connect=10, sock_read=30)
 
 _log = logging.getLogger("provisioner.api.client")
+
+
+#: Runs one page read with the caller's retry policy: a failed page is read again on its own, not the whole scan.
+RetriedPage = Callable[[Callable[[], Awaitable[CampaignPage]]], Awaitable[CampaignPage]]
 
 
 class Limiter(Protocol):
@@ -83,8 +87,7 @@ class KoreClient:
         self._session = session
         self._limiter = limiter
         self._clock = clock
-        self._server_offset_s = 0.0
-        self._saw_date = False
+        self._server_offset_s: float | None = None  # unknown until a reply carries a Date header
         self._contact_list_method = "POST"
         self._last_headers: Mapping[str, str] = {}
 
@@ -158,14 +161,20 @@ class KoreClient:
             has_more=has_more if isinstance(has_more := data.get("hasMore"), bool) else None,
         )
 
+    async def list_all_campaigns(self, retried: RetriedPage, *, start: dt.datetime = EPOCH) -> Listing:
+        """Read every campaign created since ``start`` (server time), provably; ``retried`` repeats one page."""
+        return await scan_campaigns(
+            lambda query: retried(lambda: self.list_campaigns_page(query)), now=self.server_now(), start=start
+        )
+
     def server_now(self) -> dt.datetime:
         """Return the server's time now, by the offset its last ``Date`` header showed (local time before any)."""
-        return dt.datetime.fromtimestamp(self._clock() + self._server_offset_s, dt.UTC)
+        return dt.datetime.fromtimestamp(self._clock() + (self._server_offset_s or 0.0), dt.UTC)
 
     @property
     def server_offset_s(self) -> float | None:
         """Return how far the server's clock is ahead of ours, in seconds, once a reply has shown it."""
-        return self._server_offset_s if self._saw_date else None
+        return self._server_offset_s
 
     async def list_contact_lists(self) -> ContactLists:
         """Return the account's call contact lists (asked by POST, or by GET where the server wants that)."""
@@ -265,7 +274,6 @@ class KoreClient:
             return
         # Date truncates to whole seconds: the middle of that second is the best guess, good to half a second.
         self._server_offset_s = server.timestamp() + 0.5 - self._clock()
-        self._saw_date = True
 
 
 def _ms_since(started: float) -> float:

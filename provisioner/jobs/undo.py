@@ -19,7 +19,6 @@ from typing import Final, Literal, TypeVar
 from provisioner import __version__
 from provisioner.api.campaign import Campaign
 from provisioner.api.client import KoreClient, open_session
-from provisioner.api.listing import CampaignPage, PageQuery, scan_campaigns
 from provisioner.api.settings import Settings
 from provisioner.errors import ApiError, ConfigError, RejectedError, RunFatal
 from provisioner.exit_codes import ExitCode
@@ -148,10 +147,7 @@ class _Undo:
         return [outcomes[r.row] for r in rows], actions, self._limiter.stats.grants
 
     async def _server(self, client: KoreClient) -> dict[str, Campaign]:
-        def page(query: PageQuery) -> Awaitable[CampaignPage]:
-            return self._retried(lambda: client.list_campaigns_page(query), READ_RETRYABLE)
-
-        listing = await scan_campaigns(page, now=client.server_now())
+        listing = await client.list_all_campaigns(lambda page: self._retried(page, READ_RETRYABLE))
         return {c.id: c for c in listing.campaigns}
 
     async def _retried(self, attempt: Callable[[], Awaitable[T]], retry_on: tuple[type[ApiError], ...]) -> T:

@@ -21,7 +21,7 @@ from typing import Final, TypeVar
 
 from provisioner.api.campaign import Campaign
 from provisioner.api.client import KoreClient
-from provisioner.api.listing import EPOCH, CampaignPage, Listing, PageQuery, scan_campaigns
+from provisioner.api.listing import EPOCH, Listing
 from provisioner.errors import (
     AmbiguousError,
     ApiError,
@@ -137,11 +137,7 @@ class Provisioner:
 
     async def _listing(self, start: dt.datetime = EPOCH) -> Listing:
         """Read every campaign created since ``start`` (server time), provably; each page retried on its own."""
-
-        def page(query: PageQuery) -> Awaitable[CampaignPage]:
-            return self._read(lambda: self._client.list_campaigns_page(query))
-
-        return await scan_campaigns(page, now=self._client.server_now(), start=start)
+        return await self._client.list_all_campaigns(self._read, start=start)
 
     async def _server_campaigns(self) -> dict[str, Campaign]:
         return (await self._listing()).by_name(fold_name)

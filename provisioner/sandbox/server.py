@@ -187,6 +187,8 @@ class Sandbox:
     def remove(self, campaign_id: str) -> None:
         """Delete a campaign as a user of the platform's UI would (the delete call does the same)."""
         self.campaigns.remove(self._by_id.pop(campaign_id))
+        for state in (self._bodies, self._edited):
+            state.pop(campaign_id, None)
         self._active.discard(campaign_id)
         self._stopped.discard(campaign_id)
 
@@ -590,8 +592,7 @@ class Sandbox:
         """Act out other writers: delete the oldest foreign campaigns and create as many new ones."""
         count = self.config.churn_per_list_call
         for _ in range(min(count, len(self._foreign))):
-            gone = self._by_id.pop(self._foreign.popleft())
-            self.campaigns.remove(gone)
+            self.remove(self._foreign.popleft())
         for _ in range(count):
             self._foreign_made += 1
             campaign = self._store(dict(_BACKGROUND_BODY, name=f"Other team {self._foreign_made}"), now)
