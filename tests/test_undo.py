@@ -11,7 +11,6 @@ import pytest
 from typer.testing import CliRunner
 
 from provisioner._cli import app
-from provisioner.api import endpoints
 from provisioner.api.client import KoreClient, open_session
 from provisioner.errors import RejectedError
 from provisioner.exit_codes import ExitCode
@@ -134,19 +133,14 @@ def test_the_sandbox_starts_stops_and_deletes_as_documented(threaded_sandbox: St
     async def calls() -> tuple[str, str, str, str, int | None]:
         async with open_session(box.settings()) as session:
             client = KoreClient(box.settings(), session)
-            play = await client._call(
-                "POST",
-                client._path(endpoints.TRIGGER_CAMPAIGN, stored.id),
-                query={"campaignType": "voice", "trigger": "play"},
-                body={},
-            )
+            play = await client.start_campaign(stored.id)
             active = (await client.get_campaign(stored.id)).status or ""
             stopped = await client.stop_campaign(stored.id)
             deleted = await client.delete_campaign(stored.id)
             try:
                 await client.delete_campaign(stored.id)
             except RejectedError as exc:
-                return str(play.body["status"]), active, stopped, deleted.id, exc.status
+                return play, active, stopped, deleted.id, exc.status
             return "", "", "", "", None
 
     assert asyncio.run(calls()) == ("Active", "Active", "Stopped", stored.id, 404)

@@ -117,18 +117,37 @@ class KoreClient:
         )
         return reply.campaign(reply.data())
 
+    async def start_campaign(self, campaign_id: str) -> str:
+        """Start one voice campaign (trigger=play): it dials. Return the status the server reports (``Active``)."""
+        return await self._trigger(campaign_id, "play")
+
     async def stop_campaign(self, campaign_id: str) -> str:
         """Stop one voice campaign (trigger=stop); return the status the server reports (``Stopped``)."""
+        return await self._trigger(campaign_id, "stop")
+
+    async def _trigger(self, campaign_id: str, trigger: str) -> str:
         reply = await self._call(
             "POST",
             self._path(endpoints.TRIGGER_CAMPAIGN, campaign_id),
-            query={"campaignType": "voice", "trigger": "stop"},
+            query={"campaignType": "voice", "trigger": trigger},
             body={},
         )
         status = reply.body.get("status")
         if not isinstance(status, str):
             raise reply.unexpected("status is not a string")
         return status
+
+    async def schedule_campaign(self, name: str, schedule: Mapping[str, object] | None) -> None:
+        """Set the schedule of the campaign named ``name`` (the endpoint takes a name, not an id); None disables it.
+
+        Setting a schedule is idempotent, so resending it is safe; the caller must know the name is unique.
+        """
+        await self._call(
+            "POST",
+            self._path(endpoints.SCHEDULE_CAMPAIGN),
+            query={"enableSchedule": "false" if schedule is None else "true", "campaignName": name},
+            body={} if schedule is None else schedule,
+        )
 
     async def campaign_status(self, campaign_id: str) -> Campaign:
         """Fetch a campaign's status (the cheap way to watch Preparing turn Ready)."""

@@ -14,6 +14,9 @@ DELETE_CAMPAIGN: Final = GET_CAMPAIGN  # DELETE, query campaignType=voice
 #: the voice v2 pages show it without the ``/campaign`` prefix, the older SMS pages with it (and a doubled slash).
 #: This is the documented voice v2 path, the one for the campaigns this tool makes; the reply has no ``data``.
 TRIGGER_CAMPAIGN: Final = "/api/v2/public/{stream_id}/campaign/trigger/{campaign_id}"  # POST
+#: Enable (query enableSchedule=true, body startDateTime/endDateTime/recurrenceObject) or disable (enableSchedule=false,
+#: body {}) a campaign's schedule. The campaign is named by ``campaignName`` in the query, not by id.
+SCHEDULE_CAMPAIGN: Final = "/campaign/api/v2/public/{stream_id}/campaign/schedule"  # POST
 CAMPAIGN_STATUS: Final = "/campaign/api/v2/public/{stream_id}/campaign/{campaign_id}/status"  # POST, view=status
 LIST_CONTACT_LISTS: Final = (
     "/campaign/api/v2/public/{stream_id}/campaign/contactList/getAllListDetails"  # POST, query type=call

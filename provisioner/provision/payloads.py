@@ -16,6 +16,8 @@ class Payload:
     row: int
     name: str
     body: dict[str, Any]
+    schedule: dict[str, Any] | None = None  # the schedule endpoint's body (enableSchedule=true), when the row has one
+    start: bool = False  # the row's Start column: start the campaign once it is Ready
 
 
 def build_payloads(validated: Validated) -> list[Payload]:
