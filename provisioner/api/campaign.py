@@ -5,6 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Final
+
+#: The campaign statuses the tool acts on (the vendor lists also Completed, Paused, Stopped, Scheduled…).
+PREPARING: Final = "Preparing"  # just created: lists and DNC being processed; it cannot start yet
+READY: Final = "Ready"  # waiting to be started
+ACTIVE: Final = "Active"  # dialling; the platform allows no edits
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,9 @@ import datetime as dt
 import logging
 import signal
 import tempfile
+import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final, TypeVar
@@ -24,9 +25,11 @@ from provisioner.exit_codes import ExitCode, exit_code_for
 from provisioner.jobs.check import Checked, check_input
 from provisioner.jobs.progress import ProgressDisplay, per_window
 from provisioner.logs import PRINTED, register_secret
+from provisioner.names import fold_name
 from provisioner.provision.compare import Comparison
-from provisioner.provision.engine import Plan, Provisioner, RunOptions
+from provisioner.provision.engine import Plan, Provisioner, RunOptions, unless_stopped
 from provisioner.provision.ledger import Ledger, default_path
+from provisioner.provision.lifecycle import FollowUp, Steps, Target, WaitOptions, decide, with_steps
 from provisioner.provision.limiter import RollingWindowLimiter, estimate_duration
 from provisioner.provision.outcomes import Report, RowOutcome, RunSummary, Status, count_statuses
 from provisioner.provision.payloads import Payload
@@ -55,6 +58,7 @@ class Job:
     rate_window_s: float = 60.0
     sandbox: bool = False  # run against an in-process sandbox with generated credentials
     update: bool = False  # send the changes of rows that differ from their campaign (run --update)
+    wait: WaitOptions = field(default_factory=WaitOptions)  # run --wait, --wait-timeout
 
     @property
     def results_path(self) -> Path:
@@ -85,6 +89,7 @@ class JobResult:
     plan: Plan | None = None
     eta_s: float | None = None
     requests: int | None = None  # every request the job makes (a plan: that its run with --update would make)
+    steps: dict[int, Steps] = field(default_factory=dict)  # row -> its schedule and start, as decided before sending
 
     @property
     def exit_code(self) -> ExitCode:
@@ -175,20 +180,6 @@ async def _run(
         )
 
 
-async def _unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
-    """Return what ``work`` returns, or None at once (``work`` cancelled) when ``stop`` is set first."""
-    task = asyncio.ensure_future(work)
-    stopping = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopping.cancel()
-        if not task.done():
-            task.cancel()
-        await asyncio.gather(task, stopping, return_exceptions=True)
-    return None if task.cancelled() else task.result()
-
-
 @dataclass
 class _Server:
     """The part of a job that talks to the server: pre-flight, then the creates, both stopped by an interrupt."""
@@ -212,15 +203,22 @@ class _Server:
             client = KoreClient(self.settings, session, limiter=limiter)
             engine = Provisioner(client, self.ledger, self.settings.scope, self.run_id, job.options)
             payloads = self.checked.payloads
-            plan = await _unless_stopped(engine.plan(payloads, reconcile=not dry_run), stop)
+            reading = time.monotonic()
+            plan = await unless_stopped(engine.plan(payloads, reconcile=not dry_run), stop)
+            # The pre-flight's list began no later than this, on the server's clock (known once a reply came).
+            listed_since = client.server_now() - dt.timedelta(seconds=time.monotonic() - reading)
             compared = None
             if plan is not None:
-                compared = await _unless_stopped(engine.compare_existing(plan, payloads, record=not dry_run), stop)
+                compared = await unless_stopped(engine.compare_existing(plan, payloads, record=not dry_run), stop)
             if plan is None or compared is None:
                 note = self.interrupt.note("during the pre-flight, before anything was sent")
                 code = self.interrupt.exit_code or ExitCode.INTERRUPTED
                 return finish({}, code, [note], default_status=Status.SKIPPED, default_error=f"not sent: {note}")
             outcomes = _planned_outcomes(plan, compared, finish.now)
+            steps = self._steps(plan)
+            for row, step in steps.items():
+                if row in outcomes:
+                    outcomes[row] = with_steps(outcomes[row], step)
             to_update = [
                 (p, plan.existing[p.row].id)
                 for p in payloads
@@ -232,7 +230,8 @@ class _Server:
             eta = estimate_duration(writes, rate, job.rate_window_s, used=used)
             if dry_run:
                 result = finish(outcomes, _plan_exit(plan, outcomes, self.checked), [], default_status=None)
-                return replace(result, plan=plan, eta_s=eta, requests=limiter.stats.grants + writes)
+                requests = limiter.stats.grants + writes + _follow_up_requests(steps.values())
+                return replace(result, plan=plan, eta_s=eta, requests=requests, steps=steps)
             counts = count_statuses(list(outcomes.values()))
             log.info(
                 "%s: %d to create, %d to update, %d unchanged, %d differ, %d locked, %d cannot be sent; %s",
@@ -254,14 +253,20 @@ class _Server:
                 },
             )
             sent, fatal = await self._send(engine, plan, to_update if job.update else [], limiter, progress)
-        for row, outcome in sent.items():
-            # An update's outcome keeps the changes its comparison found: the results say what it changed.
-            outcomes[row] = replace(outcome, changes=outcomes[row].changes) if row in outcomes else outcome
+            for row, outcome in sent.items():
+                # An update's outcome keeps what its comparison and steps found: the results say what it changed.
+                outcomes[row] = _sent_over(outcomes[row], outcome) if row in outcomes else outcome
+            follow_notes: list[str] = []
+            work = _follow_up_work(plan, steps, outcomes, engine, self.checked.payloads)
+            if fatal is None and not stop.is_set() and (job.wait.wait or any(s.acts for _, s, _ in work)):
+                follow = FollowUp(client, self.ledger, self.settings.scope, job.options, rate=(rate, job.rate_window_s))
+                followed, follow_notes, fatal = await follow.run(work, (plan.named, listed_since), job.wait, stop)
+                outcomes.update(followed)
         for row, note in plan.deleted.items():
             if outcomes[row].status is Status.CREATED:
                 outcomes[row] = replace(outcomes[row], note=note)
         code = _exit_code(outcomes, self.checked, locked_fails=job.update)
-        notes = _differ_notes(outcomes) if not job.update else []
+        notes = follow_notes + (_differ_notes(outcomes) if not job.update else [])
         if fatal is not None:
             notes.append(_fatal_note(fatal))
             code = ExitCode.CONFIG
@@ -274,7 +279,19 @@ class _Server:
             plan=plan,
             eta_s=eta,
             requests=limiter.stats.grants,
+            steps=steps,
         )
+
+    def _steps(self, plan: Plan) -> dict[int, Steps]:
+        """Decide every sendable row's schedule and start: new campaigns from their row, others with the server."""
+        payloads = {p.row: p for p in self.checked.payloads}
+        entries = self.ledger.entries(self.settings.scope, {fold_name(p.name) for p in payloads.values()})
+        steps = {p.row: Steps.for_new(p) for p in plan.to_create}
+        for row, campaign in plan.existing.items():
+            payload = payloads[row]
+            target = Target(payload, campaign, created=False)
+            steps[row] = decide(target, entries.get(fold_name(payload.name)), update=self.job.update)
+        return steps
 
     async def _send(
         self,
@@ -317,6 +334,43 @@ def pace_text(requests: int, eta_s: float, rate: int, window_s: float) -> str:
     return f"at {per} this takes at least {human_duration(eta_s)}"
 
 
+def _sent_over(planned: RowOutcome, sent: RowOutcome) -> RowOutcome:
+    """Return a sent row's outcome with what its plan found: changes, notes, schedule and start known before."""
+    return replace(
+        sent,
+        changes=planned.changes,
+        note=sent.note or planned.note,
+        schedule=planned.schedule,
+        started_at=planned.started_at,
+    )
+
+
+def _follow_up_work(
+    plan: Plan,
+    steps: dict[int, Steps],
+    outcomes: dict[int, RowOutcome],
+    engine: Provisioner,
+    payloads: list[Payload],
+) -> list[tuple[Target, Steps, RowOutcome]]:
+    """Return every row whose campaign exists now, with its steps after the create and its outcome so far."""
+    work = []
+    for payload in payloads:
+        outcome = outcomes.get(payload.row)
+        if outcome is None or not outcome.status.done or outcome.unfinished or payload.row not in steps:
+            continue
+        created = outcome.status is Status.CREATED
+        campaign = engine.latest.get(payload.row) or plan.existing.get(payload.row)
+        if campaign is None:
+            continue
+        work.append((Target(payload, campaign, created), steps[payload.row], outcome))
+    return work
+
+
+def _follow_up_requests(steps: Iterable[Steps]) -> int:
+    """Return the fewest requests the steps after the creates take: a schedule is one, a start two (check, start)."""
+    return sum((s.schedule != "keep") + 2 * s.start for s in steps)
+
+
 #: The status of an existing row, by the action its comparison calls for (an update not sent: it differs).
 _COMPARED: Final = {"unchanged": Status.UNCHANGED, "update": Status.DIFFERS, "locked": Status.LOCKED}
 _LOCKED_NOTE: Final = "Active: the platform allows no edits to a running campaign; stop it to apply the changes"
@@ -350,7 +404,7 @@ def _planned_outcomes(
 def _exit_code(outcomes: dict[int, RowOutcome], checked: Checked, *, locked_fails: bool) -> ExitCode:
     """Return a run's exit code: rows that differ are reported, not failed; locked ones fail only under --update."""
     failing = {Status.FAILED, Status.UNKNOWN, Status.SKIPPED} | ({Status.LOCKED} if locked_fails else set())
-    if any(o.status in failing for o in outcomes.values()):
+    if any(o.status in failing or o.unfinished for o in outcomes.values()):
         return ExitCode.FAILED
     if not checked.validated.valid:
         return ExitCode.INVALID

@@ -15,13 +15,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from provisioner.api.campaign import Campaign
+from provisioner.api.campaign import ACTIVE, Campaign
 from provisioner.workbook import spec
 
 Action = Literal["update", "unchanged", "locked"]
 
 #: The status of a campaign the vendor does not let anyone edit.
-LOCKED_STATUS: Final = "Active"
+LOCKED_STATUS: Final = ACTIVE
 #: The field a change list names when the platform changed the campaign since our last write.
 DRIFT_FIELD: Final = "Changed on the platform"
 _NOT_SHOWN: Final = "(not shown)"

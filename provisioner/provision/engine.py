@@ -79,6 +79,7 @@ class Plan:
     missing_lists: dict[int, list[str]]  # row -> contact lists the server does not have
     reconciled: int  # ledger entries left in flight by a crashed run, resolved against the server
     deleted: dict[int, str] = field(default_factory=dict)  # row -> why a campaign we created is to be made again
+    named: dict[str, str] = field(default_factory=dict)  # id -> folded name of every campaign the server listed
 
 
 @dataclass
@@ -129,6 +130,7 @@ class Provisioner:
         self._sleep = sleep
         self._now = now or (lambda: dt.datetime.now(dt.UTC))
         self._rng = rng or random.Random()  # noqa: S311  (jitter only)
+        self.latest: dict[int, Campaign] = {}  # row -> its campaign as this run's last create or update returned it
 
     async def _read(self, attempt: Callable[[], Awaitable[T]]) -> T:
         return await call_with_retries(
@@ -139,15 +141,13 @@ class Provisioner:
         """Read every campaign created since ``start`` (server time), provably; each page retried on its own."""
         return await self._client.list_all_campaigns(self._read, start=start)
 
-    async def _server_campaigns(self) -> dict[str, Campaign]:
-        return (await self._listing()).by_name(fold_name)
-
     async def plan(self, payloads: list[Payload], *, reconcile: bool = True) -> Plan:
         """Read the server and the ledger; decide what to create, what exists, what cannot be sent.
 
         With ``reconcile`` (a run, not a plan), entries a crashed run left in flight are settled in the ledger.
         """
-        server, lists = await asyncio.gather(self._server_campaigns(), self._read(self._client.list_contact_lists))
+        listing, lists = await asyncio.gather(self._listing(), self._read(self._client.list_contact_lists))
+        server = listing.by_name(fold_name)
         entries = self._ledger.entries(self._scope, {fold_name(p.name) for p in payloads})
         existing: dict[int, Campaign] = {}
         missing: dict[int, list[str]] = {}
@@ -174,7 +174,8 @@ class Provisioner:
                 missing[payload.row] = absent
             else:
                 to_create.append(payload)
-        return Plan(to_create, existing, missing, reconciled, deleted)
+        named = {c.id: fold_name(c.name) for c in listing.campaigns}
+        return Plan(to_create, existing, missing, reconciled, deleted, named)
 
     async def create_all(
         self, payloads: list[Payload], stop: asyncio.Event, progress: Progress | None = None
@@ -325,6 +326,7 @@ class Provisioner:
 
     def _wrote(self, payload: Payload, campaign: Campaign) -> None:
         """Record that the campaign holds the row's body, at the server's updatedAt it showed."""
+        self.latest[payload.row] = campaign
         self._ledger.wrote(self._scope, (payload.name, campaign.id), self._run_id, payload.body, campaign.updated_at)
 
     async def compare_existing(
@@ -480,6 +482,20 @@ async def _unless_fatal(work: Awaitable[RowOutcome], fatal: list[ApiError], stop
         fatal.append(exc.cause)
         stop.set()
         return exc.outcome
+
+
+async def unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
+    """Return what ``work`` returns, or None at once (``work`` cancelled) when ``stop`` is set first."""
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not task.done():
+            task.cancel()
+        await asyncio.gather(task, stopping, return_exceptions=True)
+    return None if task.cancelled() else task.result()
 
 
 def deleted_note(entry: Entry) -> str:

@@ -8,6 +8,11 @@ beside it), so an ``in_flight`` entry seen at start is never another live run's.
 
 For updates, an entry also keeps the last body written to the campaign and the server's ``updatedAt`` while
 the campaign was known to hold it: a rerun whose row and ``updatedAt`` both match needs no read of its own.
+
+After the create, an entry keeps what was done to the campaign it names (``campaign_id``): the schedule last set
+on it, and its start. A start is recorded like a create: ``start_sent_at`` before the trigger is sent,
+``started_at`` once it is known to have taken effect, so that no run ever starts a campaign twice. A new create of
+the same name (the campaign was deleted on the platform) clears them: they belonged to the campaign that is gone.
 """
 
 from __future__ import annotations
@@ -49,15 +54,28 @@ CREATE TABLE IF NOT EXISTS campaigns (
     updated_at TEXT NOT NULL,
     last_body TEXT,
     server_updated_at TEXT,
+    schedule TEXT,
+    start_sent_at TEXT,
+    started_at TEXT,
     PRIMARY KEY (host, account, stream, lname)
 );
 """
 #: Columns added after the first schema, with their types: ledgers made before them gain them when opened.
-_ADDED_COLUMNS: Final = (("last_body", "TEXT"), ("server_updated_at", "TEXT"))
+_ADDED_COLUMNS: Final = (
+    ("last_body", "TEXT"),
+    ("server_updated_at", "TEXT"),
+    ("schedule", "TEXT"),
+    ("start_sent_at", "TEXT"),
+    ("started_at", "TEXT"),
+)
 _COLUMNS: Final = (
     "host, account, stream, lname, name, state, campaign_id, run_id, attempts, error, sent_at, last_body, "
-    "server_updated_at"
+    "server_updated_at, schedule, start_sent_at, started_at"
 )
+#: What an entry records of a campaign after its create, cleared when the entry comes to name another campaign.
+_FOLLOW_UP_COLUMNS: Final = ("schedule", "start_sent_at", "started_at")
+#: What the ``schedule`` column holds for a schedule this tool disabled (NULL: it never set one).
+_NO_SCHEDULE: Final = "null"
 
 
 class EntryState(StrEnum):
@@ -82,6 +100,10 @@ class Entry:
     sent_at: dt.datetime | None
     last_body: dict[str, Any] | None = None  # the body last written to the campaign (create or update)
     server_updated_at: str | None = None  # the server's updatedAt while it held last_body, as it wrote it
+    schedule_set: bool = False  # this tool set (or disabled) the campaign's schedule; ``schedule`` says to what
+    schedule: dict[str, Any] | None = None  # the schedule body last set; None with schedule_set: disabled
+    start_sent_at: dt.datetime | None = None  # a start (trigger=play) was about to be sent
+    started_at: dt.datetime | None = None  # the start took effect: the campaign was started, never to be again
 
 
 def default_path() -> Path:
@@ -166,7 +188,7 @@ class Ledger:
             "VALUES (?, ?, ?, ?, ?, 'in_flight', ?, 1, ?, ?) "
             "ON CONFLICT (host, account, stream, lname) DO UPDATE SET state = 'in_flight', name = excluded.name, "
             "run_id = excluded.run_id, attempts = attempts + 1, error = NULL, sent_at = excluded.sent_at, "
-            "updated_at = excluded.updated_at",
+            "updated_at = excluded.updated_at, schedule = NULL, start_sent_at = NULL, started_at = NULL",
             (*scope, fold_name(name), name, run_id, now, now),
         )
 
@@ -205,12 +227,52 @@ class Ledger:
             (*values, server_updated_at),
         )
 
+    def scheduled(self, scope: Scope, campaign: tuple[str, str], schedule: dict[str, Any] | None) -> None:
+        """Record that campaign ``(name, id)`` now has ``schedule`` (None: this tool disabled its schedule)."""
+        self._set(
+            scope, campaign, "schedule", _NO_SCHEDULE if schedule is None else json.dumps(schedule, sort_keys=True)
+        )
+
+    def starting(self, scope: Scope, campaign: tuple[str, str]) -> None:
+        """Record the intent to start campaign ``(name, id)``, before the trigger is sent."""
+        self._set(scope, campaign, "start_sent_at", self._now())
+
+    def started(self, scope: Scope, campaign: tuple[str, str], when: dt.datetime) -> None:
+        """Record that campaign ``(name, id)`` was started at ``when``: no run starts it again."""
+        self._set(scope, campaign, "started_at", when.isoformat())
+
+    def not_started(self, scope: Scope, campaign: tuple[str, str]) -> None:
+        """Withdraw a start intent proven not to have taken effect (the campaign is still Ready)."""
+        self._set(scope, campaign, "start_sent_at", None)
+
+    def _set(self, scope: Scope, campaign: tuple[str, str], column: str, value: str | None) -> None:
+        """Set one follow-up column of campaign ``(name, id)``'s entry, making the entry if the ledger has none.
+
+        An entry that named another campaign id loses its other follow-up facts: they were about that campaign.
+        """
+        name, campaign_id = campaign
+        others = ", ".join(
+            f"{other} = CASE WHEN campaign_id IS excluded.campaign_id THEN {other} ELSE NULL END"
+            for other in _FOLLOW_UP_COLUMNS
+            if other != column
+        )
+        # Column names are this module's constants, never input; SQLite reads the old row on every right side.
+        self._db.execute(
+            "INSERT INTO campaigns (host, account, stream, lname, name, state, campaign_id, run_id, updated_at, "  # noqa: S608
+            f"{column}) VALUES (?, ?, ?, ?, ?, 'created', ?, '', ?, ?) "
+            "ON CONFLICT (host, account, stream, lname) DO UPDATE SET "
+            f"{others}, {column} = excluded.{column}, state = 'created', campaign_id = excluded.campaign_id, "
+            "error = NULL, updated_at = excluded.updated_at",
+            (*scope, fold_name(name), name, campaign_id, self._now(), value),
+        )
+
     def _now(self) -> str:
         return self._clock().isoformat()
 
 
 def _entry(row: tuple[object, ...]) -> Entry:
-    lname, name, state, campaign_id, run_id, attempts, error, sent_at, last_body, server_updated_at = row
+    lname, name, state, campaign_id, run_id, attempts, error, sent_at, last_body, server_updated_at, *follow = row
+    schedule, start_sent_at, started_at = follow
     return Entry(
         str(lname),
         str(name),
@@ -219,7 +281,15 @@ def _entry(row: tuple[object, ...]) -> Entry:
         str(run_id),
         int(str(attempts)),
         None if error is None else str(error),
-        dt.datetime.fromisoformat(str(sent_at)) if sent_at else None,
+        _moment(sent_at),
         json.loads(str(last_body)) if last_body else None,
         None if server_updated_at is None else str(server_updated_at),
+        schedule_set=schedule is not None,
+        schedule=json.loads(str(schedule)) if schedule is not None else None,
+        start_sent_at=_moment(start_sent_at),
+        started_at=_moment(started_at),
     )
+
+
+def _moment(value: object) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(str(value)) if value else None

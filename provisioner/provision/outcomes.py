@@ -43,11 +43,18 @@ class RowOutcome:
     status: Status
     campaign_id: str | None = None
     campaign_status: str | None = None  # Preparing / Ready, when known
-    error: str | None = None
+    error: str | None = None  # why it failed; on a campaign that exists, why its schedule or start failed
     attempts: int = 0  # create requests sent for this row by this run
     finished_at: dt.datetime | None = None
     note: str | None = None  # why a successful row is as it is (e.g. created again after a deletion)
     changes: tuple[Change, ...] = ()  # where the server differed from the sheet (updated, differs, locked)
+    schedule: str | None = None  # the campaign's schedule as this tool set it, in words
+    started_at: dt.datetime | None = None  # when this tool started the campaign (this run or an earlier one)
+
+    @property
+    def unfinished(self) -> bool:
+        """Tell whether the campaign exists but a step after its create (schedule, start) failed."""
+        return self.status.done and self.error is not None
 
 
 @dataclass(frozen=True)

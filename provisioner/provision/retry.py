@@ -30,6 +30,10 @@ CREATE_RETRYABLE: tuple[type[ApiError], ...] = (RateLimitedError, NotSentError)
 READ_RETRYABLE: tuple[type[ApiError], ...] = (RateLimitedError, TransientError)
 #: An update replaces the whole campaign, so sending it twice is sending it once: retried like a read.
 UPDATE_RETRYABLE: tuple[type[ApiError], ...] = READ_RETRYABLE
+#: Setting a schedule sets it whole, so sending it twice is sending it once: retried like a read.
+SCHEDULE_RETRYABLE: tuple[type[ApiError], ...] = READ_RETRYABLE
+#: A start may begin a new round of calls each time it is processed: only a start provably not processed is resent.
+START_RETRYABLE: tuple[type[ApiError], ...] = CREATE_RETRYABLE
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,436 @@
+"""After the creates: wait for Ready, set each sheet's schedule, start the campaigns marked Start, never twice.
+
+A campaign is ``Preparing`` for a while after its create. Watching it costs one read of the list per round, not
+one status call per campaign: each round reads the campaigns created since the oldest one watched, so a round
+for N campaigns costs about ⌈N / page⌉ + 1 requests, and rounds are spaced so that polling takes at most half of
+the account's rate limit.
+
+The schedule endpoint names a campaign by its name, not its id, so a schedule is sent only when the server has
+exactly one campaign of that name (by the pre-flight's complete list and each round's). Setting a schedule is
+idempotent and safe to resend.
+
+A start makes phones ring, and the vendor does not say what starting a running campaign does, so a start is
+handled like a create: its intent is in the ledger before the trigger is sent, it is sent only to a campaign the
+server shows ``Ready`` a moment before, and a start whose reply was lost is settled by the campaign's status
+(``Active`` or beyond: it took; still ``Ready``: it did not) before it is sent again. A campaign the ledger says
+was started is never started again, whatever its status now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Final, Literal, TypeVar
+
+from provisioner.api.campaign import ACTIVE, PREPARING, READY, Campaign
+from provisioner.api.client import KoreClient
+from provisioner.errors import (
+    AmbiguousError,
+    ApiError,
+    AuthError,
+    ListingError,
+    TLSError,
+)
+from provisioner.names import fold_name
+from provisioner.provision.compare import Change
+from provisioner.provision.engine import RunOptions, unless_stopped
+from provisioner.provision.ledger import Entry, Ledger, Scope
+from provisioner.provision.outcomes import RowOutcome, Status
+from provisioner.provision.payloads import Payload
+from provisioner.provision.retry import READ_RETRYABLE, SCHEDULE_RETRYABLE, START_RETRYABLE, call_with_retries
+from provisioner.words import counted
+
+log = logging.getLogger("provisioner.provision.lifecycle")
+T = TypeVar("T")
+
+ScheduleStep = Literal["keep", "set", "clear"]
+
+#: The label of a schedule change in the results' Changes column and the plan.
+SCHEDULE_FIELD: Final = "Schedule"
+#: Statuses a start may follow: the campaign waits to be started. Any other (Stopped, Completed…) means it ran.
+_STARTABLE: Final = frozenset({PREPARING, READY})
+
+
+@dataclass(frozen=True)
+class Target:
+    """A row whose campaign exists: its payload, the campaign as last seen, and whether this run created it."""
+
+    payload: Payload
+    campaign: Campaign
+    created: bool
+
+
+@dataclass(frozen=True)
+class Steps:
+    """What a run does to one campaign after its create, decided from the sheet, the ledger and the server."""
+
+    schedule: ScheduleStep
+    change: Change | None  # where the campaign's schedule differs from the sheet's (shown, sent or not)
+    start: bool  # start it once it is Ready
+    started_at: dt.datetime | None = None  # when an earlier run started it
+    confirm_start: bool = False  # an earlier start's reply was lost and the status shows it took: record it
+    note: str | None = None  # why a row marked Start is not started
+    schedule_now: str | None = None  # the campaign's schedule as this tool set it earlier, in words
+
+    @classmethod
+    def for_new(cls, payload: Payload) -> Steps:
+        """Return the steps of a campaign this run creates: its row's schedule, and its start once Ready."""
+        return cls("set" if payload.schedule is not None else "keep", None, start=payload.start)
+
+    @property
+    def acts(self) -> bool:
+        """Tell whether the run sends anything for this campaign after its create."""
+        return self.schedule != "keep" or self.start
+
+
+def describe_schedule(schedule: Mapping[str, Any] | None) -> str:
+    """Say a schedule in the sheet's terms: ``Weekly every 2 weeks on Mon, Wed, 2027-01-04 09:00 to …``."""
+    if schedule is None:
+        return "none"
+    recurrence = schedule.get("recurrenceObject") or {}
+    kind = str(recurrence.get("recurType", "?"))
+    weekly = recurrence.get("weeklyDetails") or {}
+    if kind == "Weekly":
+        every = int(weekly.get("onceEveryNweeks", 1))
+        kind += f" every {every} weeks" if every > 1 else ""
+        kind += f" on {', '.join(weekly.get('whichDays', ()))}"
+    start, end = (str(schedule.get(key, "?"))[:16] for key in ("startDateTime", "endDateTime"))
+    return f"{kind}, {start} to {end}"
+
+
+def decide(target: Target, entry: Entry | None, *, update: bool) -> Steps:
+    """Decide a campaign's schedule and start from its row, its ledger entry and its status as last seen."""
+    payload, campaign = target.payload, target.campaign
+    ours = entry if entry is not None and entry.campaign_id == campaign.id else None
+    schedule, change = _schedule_step(payload, campaign, ours, created=target.created, update=update)
+    kept = ours is not None and ours.schedule_set and schedule == "keep" and change is None
+    steps = Steps(
+        schedule, change, start=False, schedule_now=describe_schedule(ours.schedule) if kept and ours else None
+    )
+    if not payload.start:
+        return steps
+    if ours is not None and ours.started_at is not None:
+        note = f"started earlier ({ours.started_at:%Y-%m-%d %H:%M} UTC); never started twice"
+        return replace(steps, started_at=ours.started_at, note=note)
+    status = campaign.status
+    if ours is not None and ours.start_sent_at is not None and status not in _STARTABLE:
+        # A start was sent and its outcome not recorded; the campaign has left Ready since, so it took.
+        note = f"started by an earlier run whose reply was lost (now {status})"
+        return replace(steps, started_at=ours.start_sent_at, confirm_start=True, note=note)
+    if status == ACTIVE:
+        return replace(steps, note="already Active on the platform; not started again")
+    if status is not None and status not in _STARTABLE:
+        return replace(steps, note=f"not started: it is {status}; provisioner starts only campaigns that are Ready")
+    return replace(steps, start=True)
+
+
+def _schedule_step(
+    payload: Payload, campaign: Campaign, ours: Entry | None, *, created: bool, update: bool
+) -> tuple[ScheduleStep, Change | None]:
+    """Return what to do with a campaign's schedule, and how it differs from the sheet's (None: it does not)."""
+    wanted = payload.schedule
+    shown = _scheduling_shown(campaign)
+    known = ours is not None and ours.schedule_set
+    if wanted is not None:
+        if created:
+            return "set", None
+        if known and ours is not None and ours.schedule == wanted and shown is not False:
+            return "keep", None
+        server = (
+            describe_schedule(ours.schedule)
+            if known and ours is not None and shown is not False
+            else ("set on the platform" if shown else "none")
+        )
+        return ("set" if update else "keep"), Change(SCHEDULE_FIELD, server, describe_schedule(wanted))
+    # An empty schedule cell leaves the platform's schedule alone, unless this tool set the one it has.
+    if known and ours is not None and ours.schedule is not None and shown is not False:
+        return ("clear" if update else "keep"), Change(SCHEDULE_FIELD, describe_schedule(ours.schedule), "none")
+    return "keep", None
+
+
+def _scheduling_shown(campaign: Campaign) -> bool | None:
+    """Return the campaign's ``schedule.isSchedulingEnabled`` as the server showed it (None: it did not)."""
+    schedule = campaign.raw.get("schedule")
+    shown = schedule.get("isSchedulingEnabled") if isinstance(schedule, Mapping) else None
+    return shown if isinstance(shown, bool) else None
+
+
+def with_steps(outcome: RowOutcome, steps: Steps) -> RowOutcome:
+    """Return a row's outcome as its steps make it before any is sent: a schedule that differs shows as a change."""
+    outcome = replace(
+        outcome, started_at=steps.started_at, note=outcome.note or steps.note, schedule=steps.schedule_now
+    )
+    if steps.change is None:
+        return outcome
+    status = Status.DIFFERS if outcome.status is Status.UNCHANGED else outcome.status
+    return replace(outcome, status=status, changes=(*outcome.changes, steps.change))
+
+
+@dataclass(frozen=True)
+class WaitOptions:
+    """How the run waits for its campaigns to leave Preparing."""
+
+    wait: bool = False  # run --wait: wait for every campaign of the run, not only those with a step to take
+    timeout_s: float = 900.0  # give up waiting after this long; campaigns still Preparing are reported so
+    interval_s: float = 5.0  # the shortest time between two rounds of reading the list
+
+
+@dataclass
+class _Watched:
+    """One campaign the follow-up watches: its target, its steps still to take, and its outcome so far."""
+
+    target: Target
+    steps: Steps
+    outcome: RowOutcome
+    status: str | None
+    gone: bool = False
+
+    @property
+    def waiting(self) -> bool:
+        return not self.gone and self.status in (None, PREPARING)
+
+
+class FollowUp:
+    """Watches a run's campaigns until they leave Preparing, then sets their schedules and starts them."""
+
+    def __init__(
+        self,
+        client: KoreClient,
+        ledger: Ledger,
+        scope: Scope,
+        options: RunOptions,
+        *,
+        rate: tuple[int, float],
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], dt.datetime] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._client = client
+        self._ledger = ledger
+        self._scope = scope
+        self._options = options
+        self._rate = rate  # requests per window, window seconds
+        self._sleep = sleep
+        self._clock = clock
+        self._now = now or (lambda: dt.datetime.now(dt.UTC))
+        self._rng = rng or random.Random()  # noqa: S311  (jitter only)
+        self.rounds = 0  # list reads made while waiting
+        self.round_requests: list[int] = []  # requests each round cost
+
+    async def run(
+        self,
+        work: Iterable[tuple[Target, Steps, RowOutcome]],
+        listed: tuple[Mapping[str, str], dt.datetime],
+        wait: WaitOptions,
+        stop: asyncio.Event,
+    ) -> tuple[dict[int, RowOutcome], list[str], ApiError | None]:
+        """Take every campaign's steps once it is no longer Preparing; return the outcomes, notes and a fatal error.
+
+        ``listed`` is what the pre-flight's complete list showed: the folded name of every campaign by id, for the
+        schedule's name check, and the server time it began reading, from which each round reads on. With
+        ``wait.wait`` every campaign is watched; otherwise only those with a step to take.
+        """
+        named, since = listed
+        watched = {
+            target.payload.row: _Watched(target, steps, outcome, target.campaign.status)
+            for target, steps, outcome in work
+            if wait.wait or steps.acts
+        }
+        names = dict(named)
+        deadline = self._clock() + wait.timeout_s
+        fatal: ApiError | None = None
+        notes: list[str] = []
+        try:
+            while not stop.is_set():
+                if any(w.waiting for w in watched.values()) or _schedules_left(watched.values()):
+                    await self._round(watched, names, since)
+                ready = [w for w in watched.values() if not w.waiting and not w.gone and w.steps.acts]
+                fatal = await self._act(ready, names, stop)
+                if fatal is not None or not any(w.waiting for w in watched.values()):
+                    break
+                left = deadline - self._clock()
+                if left <= 0:
+                    break
+                await unless_stopped(self._sleep(min(left, self._interval(wait))), stop)
+        except (ApiError, ListingError) as exc:
+            notes.append(f"stopped watching the campaigns: {exc}; they exist, run again to finish")
+        still = [w for w in watched.values() if w.waiting]
+        for w in still:
+            w.outcome = replace(w.outcome, campaign_status=w.status or PREPARING)
+        if still and not stop.is_set() and fatal is None and not notes:
+            minutes = max(1, round(wait.timeout_s / 60))
+            notes.append(
+                f"{counted(len(still), 'campaign')} still Preparing after {minutes} min: not a failure; "
+                "run again (with --wait) to wait longer and take their remaining steps"
+            )
+        return {row: w.outcome for row, w in watched.items()}, notes, fatal
+
+    def _interval(self, wait: WaitOptions) -> float:
+        """Space rounds so that polling uses at most half of the rate limit: the rest is for schedules and starts."""
+        per_window, window_s = self._rate
+        last = self.round_requests[-1] if self.round_requests else 1
+        return max(wait.interval_s, 2 * last * window_s / max(per_window, 1))
+
+    async def _round(self, watched: dict[int, _Watched], names: dict[str, str], since: dt.datetime) -> None:
+        """Read the list from the pre-flight (or the oldest campaign waiting) on; note statuses and every name."""
+        created = [w.target.campaign.created_at for w in watched.values() if w.waiting]
+        start = min([since, *(c for c in created if c is not None)]) - dt.timedelta(seconds=self._options.lookback_s)
+        listing = await self._client.list_all_campaigns(self._read, start=start)
+        self.rounds += 1
+        self.round_requests.append(listing.requests)
+        by_id = {c.id: c for c in listing.campaigns}
+        names.update({c.id: fold_name(c.name) for c in listing.campaigns})
+        for w in watched.values():
+            seen = by_id.get(w.target.campaign.id)
+            created_at = w.target.campaign.created_at
+            if seen is not None:
+                w.status = seen.status
+                w.outcome = replace(w.outcome, campaign_status=seen.status)
+            elif created_at is not None and created_at >= start and not w.gone:
+                # The list covered its creation time and does not have it: deleted on the platform since.
+                w.gone = True
+                w.outcome = replace(
+                    w.outcome, error="the campaign is no longer on the server (deleted on the platform?)"
+                )
+        waiting = sum(w.waiting for w in watched.values())
+        log.info(
+            "round %d: %d of %d campaigns still Preparing (%s)",
+            self.rounds,
+            waiting,
+            len(watched),
+            counted(listing.requests, "request"),
+        )
+
+    async def _act(self, ready: list[_Watched], names: Mapping[str, str], stop: asyncio.Event) -> ApiError | None:
+        """Take the steps of campaigns no longer Preparing, ``concurrency`` at a time; return a fatal error.
+
+        A stop lets steps already sent settle (a start cut short could not be told from one that took) and
+        sends nothing new.
+        """
+        slots = asyncio.Semaphore(max(1, self._options.concurrency))
+        fatal: list[ApiError] = []
+
+        async def one(w: _Watched) -> None:
+            async with slots:
+                if stop.is_set() or fatal:
+                    return
+                try:
+                    await self._steps(w, names)
+                except (AuthError, TLSError) as exc:
+                    fatal.append(exc)
+
+        await asyncio.gather(*(one(w) for w in ready))
+        return fatal[0] if fatal else None
+
+    async def _steps(self, w: _Watched, names: Mapping[str, str]) -> None:
+        """Set the campaign's schedule, then start it, as its steps say; each step is taken once."""
+        steps, campaign = w.steps, w.target.campaign
+        where = (w.target.payload.name, campaign.id)
+        if steps.confirm_start and steps.started_at is not None:
+            self._ledger.started(self._scope, where, steps.started_at)
+        if steps.schedule != "keep":
+            w.outcome = await self._schedule(w, names)
+        if steps.start and w.outcome.error is None:
+            w.outcome = await self._start(w)
+        w.steps = replace(steps, schedule="keep", start=False, confirm_start=False)
+
+    async def _schedule(self, w: _Watched, names: Mapping[str, str]) -> RowOutcome:
+        """Set (or clear) the campaign's schedule by its name, once the name is proven to be its alone."""
+        payload, outcome = w.target.payload, w.outcome
+        folded = fold_name(payload.name)
+        namesakes = sum(name == folded for name in names.values())
+        if namesakes > 1:
+            return replace(
+                outcome,
+                error=f"not scheduled: {namesakes} campaigns on the server are named '{payload.name}', and the "
+                "schedule call takes a name, so it could schedule another one. Rename or delete the others, "
+                "then run again.",
+            )
+        schedule = payload.schedule if w.steps.schedule == "set" else None
+        try:
+            await call_with_retries(
+                lambda: self._client.schedule_campaign(payload.name, schedule),
+                retry_on=SCHEDULE_RETRYABLE,
+                policy=self._options.retry,
+                sleep=self._sleep,
+                rng=self._rng,
+            )
+        except (AuthError, TLSError):
+            raise
+        except ApiError as exc:
+            verb = "scheduled" if schedule is not None else "unscheduled"
+            return replace(outcome, error=f"not {verb}: {exc}; run again (setting a schedule twice is harmless)")
+        self._ledger.scheduled(self._scope, (payload.name, w.target.campaign.id), schedule)
+        status = Status.UPDATED if outcome.status is Status.DIFFERS else outcome.status
+        said = describe_schedule(schedule) if schedule is not None else "none (disabled by this run)"
+        return replace(outcome, status=status, schedule=said)
+
+    async def _start(self, w: _Watched) -> RowOutcome:
+        """Start a Ready campaign exactly once: intent recorded first, a lost reply settled by the status."""
+        payload, campaign_id, outcome = w.target.payload, w.target.campaign.id, w.outcome
+        where = (payload.name, campaign_id)
+        try:
+            status = await self._status(campaign_id)
+        except ApiError as exc:
+            return replace(outcome, error=f"not started: its status could not be read ({exc}); run again")
+        if status != READY:
+            w.status = status
+            why = "already Active; not started again" if status == ACTIVE else f"not started: it is {status}"
+            return replace(outcome, campaign_status=status, note=outcome.note or why)
+        error = "the server did not say"
+        for _ in range(self._options.max_sends):
+            self._ledger.starting(self._scope, where)
+            try:
+                reported = await call_with_retries(
+                    lambda: self._client.start_campaign(campaign_id),
+                    retry_on=START_RETRYABLE,
+                    policy=self._options.retry,
+                    sleep=self._sleep,
+                    rng=self._rng,
+                )
+            except AmbiguousError as exc:
+                error = exc.message
+                await self._sleep(self._options.reconcile_delay_s)
+                try:
+                    status = await self._status(campaign_id)
+                except ApiError as lookup:
+                    status, error = None, f"{lookup}"
+                if status is None:
+                    return replace(
+                        outcome,
+                        error=f"{exc.message}; whether it started could not be read ({error}). Run again: the "
+                        "next run checks its status before starting it",
+                    )
+                if status in _STARTABLE:
+                    self._ledger.not_started(self._scope, where)
+                    continue
+                reported = status
+            except (AuthError, TLSError):
+                raise
+            except ApiError as exc:
+                self._ledger.not_started(self._scope, where)
+                return replace(outcome, error=f"not started: {exc}")
+            when = self._now()
+            self._ledger.started(self._scope, where, when)
+            w.status = reported
+            return replace(outcome, campaign_status=reported, started_at=when)
+        return replace(outcome, error=f"not started: {error} (each time it was still Ready afterwards)")
+
+    async def _status(self, campaign_id: str) -> str | None:
+        campaign = await self._read(lambda: self._client.campaign_status(campaign_id))
+        return campaign.status
+
+    async def _read(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        return await call_with_retries(
+            attempt, retry_on=READ_RETRYABLE, policy=self._options.retry, sleep=self._sleep, rng=self._rng
+        )
+
+
+def _schedules_left(watched: Iterable[_Watched]) -> bool:
+    return any(w.steps.schedule != "keep" for w in watched)
