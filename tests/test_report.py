@@ -201,6 +201,7 @@ def test_summary_holds_the_run_facts(book: OpenpyxlWorkbook) -> None:
         "Tool version": "1.2.3",
         "Exit code": 1,
         "Exit code meaning": ExitCode.FAILED.meaning,
+        "Campaigns started": 0,
         "Problems": "2 errors, 1 warning",
         "Notes": "interrupted by SIGTERM\n2 campaigns left unknown",
     }
@@ -235,12 +236,14 @@ def test_results_list_outcomes_in_order_then_the_input_columns_as_written(
 ) -> None:
     table = rows(book[spec.RESULTS])
     assert table[0] == [*spec.RESULT_HEADERS, *CAMPAIGN_HEADERS]
-    assert table[0][:9] == [
+    assert table[0][:11] == [
         "Row",
         "Name",
         "Status",
         "Campaign ID",
         "Campaign status",
+        "Started at",
+        "Schedule",
         "Reason",
         "Changes",
         "Attempts",
@@ -258,7 +261,19 @@ def test_results_list_outcomes_in_order_then_the_input_columns_as_written(
     assert by_key[0]["Priority"] == 3
     assert by_key[0]["Go-live"] == dt.datetime(2026, 3, 1)
     assert by_key[6].get("Campaign Name") is None  # row 99 is not in the input
-    assert table[7][: len(spec.RESULT_COLUMNS)] == [99, "Ghost", "failed", None, None, "no such row", None, 0, None]
+    assert table[7][: len(spec.RESULT_COLUMNS)] == [
+        99,
+        "Ghost",
+        "failed",
+        None,
+        None,
+        None,
+        None,
+        "no such row",
+        None,
+        0,
+        None,
+    ]
     assert by_key[9]["changes"] == "Priority 3 → 2\nContact Lists + B, − A"
     assert set(table[7][len(spec.RESULT_COLUMNS) :]) == {None}
 
@@ -477,9 +492,9 @@ def test_large_sheets_read_back_in_openpyxl_with_their_values_types_and_styles(l
     book = openpyxl.load_workbook(large)
     results = book[spec.RESULTS]
     assert results.max_row == LARGE + 1  # the probe row openpyxl wrote is gone; nothing is missing
-    assert results.auto_filter.ref == f"A1:Q{LARGE + 1}"
     header = [cell.value for cell in results[1]]
     assert header == [*spec.RESULT_HEADERS, *LARGE_COLUMNS]
+    assert results.auto_filter.ref == f"A1:{openpyxl.utils.get_column_letter(len(header))}{LARGE + 1}"
     header = [OUTCOME_KEYS.get(name, name) for name in header]
     for i in (*range(len(TRICKY_TEXT) * 2), 198, 199, 200, 1999, 2000, 2001, LARGE - 1):
         line = dict(zip(header, results[i + 2], strict=True))
@@ -514,7 +529,8 @@ def test_large_sheets_read_back_in_openpyxl_with_their_values_types_and_styles(l
     ]
     assert {cell.number_format for cell in hours["B"][1:]} == {TIME_FORMAT}
     with zipfile.ZipFile(large) as archive:
-        assert f"'Results'!$A$1:$Q${LARGE + 1}".encode() in archive.read("xl/workbook.xml")
+        last = openpyxl.utils.get_column_letter(len(spec.RESULT_COLUMNS) + len(LARGE_COLUMNS))
+        assert f"'Results'!$A$1:${last}${LARGE + 1}".encode() in archive.read("xl/workbook.xml")
     for name, xml in sheet_xml(large).items():
         assert b"<f>" not in xml and b"<f " not in xml, name
 
@@ -557,10 +573,11 @@ def test_text_that_looks_like_a_formula_stays_text(book: OpenpyxlWorkbook, writt
     header = [c.value for c in results[1]]
     line_of = {o.row: line for line, o in enumerate(OUTCOMES, start=2)}
     cells = [results.cell(row=line_of[row], column=header.index(name) + 1) for (row, name) in RISKY_INPUT]
+    reason = spec.RESULT_COLUMNS.index("error") + 1
     cells += [
         results.cell(row=5, column=2),  # name "=1+2"
-        results.cell(row=5, column=6),  # error "-priority…"
-        results.cell(row=6, column=6),  # error "@not attempted…"
+        results.cell(row=5, column=reason),  # error "-priority…"
+        results.cell(row=6, column=reason),  # error "@not attempted…"
         book[spec.ERRORS].cell(row=2, column=5),  # value "=SUM(A1:A9)"
         book[spec.ERRORS].cell(row=4, column=5),  # value "+9"
     ]
@@ -586,7 +603,7 @@ def test_control_characters_do_not_break_the_workbook(tmp_path: Path) -> None:
     path = write_report(tmp_path / "r.xlsx", make_report([outcome]), None)
     line = rows(openpyxl.load_workbook(path)[spec.RESULTS])[1]
     assert line[1:3] == ["bell\ufffdname", "failed"]
-    assert line[5] == "nul\ufffdbyte"
+    assert line[spec.RESULT_COLUMNS.index("error")] == "nul\ufffdbyte"
 
 
 def test_cells_hidden_under_a_merged_range_are_written_empty(tmp_path: Path) -> None:

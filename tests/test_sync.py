@@ -97,8 +97,10 @@ def test_the_issue_user_story_create_edit_plan_differs_update_unchanged(tmp_path
     planned = cli(box, tmp_path / "ledger.sqlite3", "plan", str(path), "--json")
     assert planned.exit_code == 0, planned.output
     shown = json.loads(planned.output.splitlines()[-1])
-    assert set(shown) == {"campaigns", "requests", "eta_s"}
-    assert {tuple(c) for c in shown["campaigns"]} == {("row", "name", "action", "campaign_id", "changes")}
+    assert set(shown) == {"campaigns", "start", "requests", "eta_s"} and shown["start"] == []
+    assert {tuple(c) for c in shown["campaigns"]} == {
+        ("row", "name", "action", "start", "schedule", "campaign_id", "changes")
+    }
     updates = {c["name"]: c["changes"] for c in shown["campaigns"] if c["action"] == "update"}
     assert sorted(updates) == [f"Campaign {i:03d}" for i in sorted(EDITS)]
     assert {c["action"] for c in shown["campaigns"]} == {"update", "unchanged"}

@@ -15,8 +15,9 @@ from provisioner._cli.common import InputOptions, JobOptions, LogOptions
 from provisioner.exit_codes import ExitCode
 from provisioner.jobs.progress import ProgressDisplay
 from provisioner.jobs.run import JobResult, closing_fields, run_job
+from provisioner.provision.lifecycle import Steps, WaitOptions
 from provisioner.provision.outcomes import RowOutcome, Status, count_statuses
-from provisioner.report.workbook import console_summary, human_duration
+from provisioner.report.workbook import console_summary, human_duration, started_by
 from provisioner.words import counted
 from provisioner.workbook.problems import errors_only
 
@@ -34,12 +35,26 @@ def run(
     update: Annotated[
         bool, typer.Option("--update", help="Apply the sheet's changes to campaigns that differ from it.")
     ] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="After the creates, wait until every campaign has left Preparing.")
+    ] = False,
+    wait_timeout: Annotated[
+        float,
+        typer.Option(
+            "--wait-timeout",
+            min=0,
+            metavar="SECONDS",
+            help="Stop waiting after this long; campaigns still Preparing are reported, not failed.",
+        ),
+    ] = WaitOptions.timeout_s,
     as_json: AsJson = False,
 ) -> None:
     """Create every campaign of INPUT exactly once, within the account's rate limit; write the results workbook.
 
     Campaigns that exist are compared with their rows: without --update those that differ are reported
     (status differs, with their changes); with --update their changes are sent. Active campaigns are locked.
+    Rows with a schedule get it once their campaign exists; rows with Start = yes are started once Ready,
+    exactly once (that waits for them, as --wait waits for every campaign, up to --wait-timeout).
     The client secret comes from $KORE_CLIENT_SECRET or the config profile, never from an option.
 
     Example: provisioner run campaigns.xlsx --sandbox
@@ -47,7 +62,10 @@ def run(
     bar = sys.stderr.isatty() and not log.quiet and not as_json and log.log_format is common.LogFormat.text
     with common.failures_to_exit_codes():
         log.setup_logging()
-        result = run_job(replace(job.job(input_path, io.limits, out), update=update), progress=ProgressDisplay(bar=bar))
+        waiting = WaitOptions(wait=wait, timeout_s=wait_timeout)
+        result = run_job(
+            replace(job.job(input_path, io.limits, out), update=update, wait=waiting), progress=ProgressDisplay(bar=bar)
+        )
     if as_json:
         typer.echo(json.dumps(_run_json(result), ensure_ascii=False))
     else:
@@ -105,11 +123,37 @@ def _campaign_json(outcome: RowOutcome, **fields: object) -> dict[str, object]:
     }
 
 
+def _steps_json(steps: Steps | None) -> dict[str, object]:
+    """Return what a plan would do after a row's create: start it, and set (or clear) its schedule."""
+    if steps is None:
+        return {"start": False, "schedule": None}
+    return {"start": steps.start, "schedule": None if steps.schedule == "keep" else steps.schedule}
+
+
+def _steps_said(steps: Steps | None) -> str:
+    """Say what a plan would do after a row's create, for its line: ``, then start it``."""
+    if steps is None:
+        return ""
+    said = {"set": ", then set its schedule", "clear": ", then disable its schedule"}.get(steps.schedule, "")
+    return said + (", then START it once Ready" if steps.start else "")
+
+
 def _run_json(result: JobResult) -> dict[str, object]:
     """Return a run's final summary as ``run --json`` prints it."""
     report = result.report
     return {
-        "campaigns": [_campaign_json(o, status=str(o.status), error=o.error or o.note) for o in report.outcomes],
+        "campaigns": [
+            _campaign_json(
+                o,
+                status=str(o.status),
+                campaign_status=o.campaign_status,
+                started_at=o.started_at.isoformat() if o.started_at else None,
+                schedule=o.schedule,
+                error=o.error or o.note,
+            )
+            for o in report.outcomes
+        ],
+        "started": started_by(report),
         **closing_fields(report),
         "requests": result.requests,
         "notes": list(report.summary.notes),
@@ -132,12 +176,21 @@ def _print_plan(result: JobResult, as_json: bool) -> ExitCode:
     )
     if as_json:
         campaigns: list[dict[str, object]] = [
-            _campaign_json(o, action=_ACTIONS[o.status])
+            _campaign_json(o, action=_ACTIONS[o.status], **_steps_json(result.steps.get(row)))
             if o is not None
-            else {"row": row, "name": creates[row], "action": "create", "campaign_id": None, "changes": []}
+            else {
+                "row": row,
+                "name": creates[row],
+                "action": "create",
+                **_steps_json(result.steps.get(row)),
+                "campaign_id": None,
+                "changes": [],
+            }
             for row, o in rows
         ]
-        typer.echo(json.dumps({"campaigns": campaigns, "requests": result.requests, "eta_s": result.eta_s}))
+        starting = [c["name"] for c in campaigns if c["start"]]
+        document = {"campaigns": campaigns, "start": starting, "requests": result.requests, "eta_s": result.eta_s}
+        typer.echo(json.dumps(document))
         return code
     for note in result.report.summary.notes:
         typer.echo(f"note: {note}")
@@ -149,11 +202,13 @@ def _print_plan(result: JobResult, as_json: bool) -> ExitCode:
     for row, known in rows:
         if known is None:
             why = f" ({plan.deleted[row]})" if row in plan.deleted else ""
-            typer.echo(f"  create  row {row}: {creates[row]}{why}")
+            typer.echo(f"  create  row {row}: {creates[row]}{why}{_steps_said(result.steps.get(row))}")
             continue
         action = _ACTIONS[known.status]
         detail = f" ({known.campaign_id})" if known.campaign_id else f": {known.error}"
-        typer.echo(f"  {action:<7} row {row}: {known.name}{detail}")
+        typer.echo(f"  {action:<7} row {row}: {known.name}{detail}{_steps_said(result.steps.get(row))}")
+        if known.note and known.started_at is None and result.steps.get(row) is not None:
+            typer.echo(f"            {known.note}")
         for change in known.changes:
             typer.echo(f"            {change}")
     counts = count_statuses(outcomes)
@@ -165,6 +220,10 @@ def _print_plan(result: JobResult, as_json: bool) -> ExitCode:
         + (f", at least {human_duration(result.eta_s)} at the rate limit" if result.eta_s else "")
         + "."
     )
+    names = {row: (known.name if known is not None else creates[row]) for row, known in rows}
+    starts = [names[row] for row, steps in sorted(result.steps.items()) if steps.start]
+    if starts:
+        typer.echo(f"Would START {counted(len(starts), 'campaign')} (phones ring): {', '.join(starts)}.")
     refused = [f"{counted(len(plan.missing_lists), 'row')} refused"] if plan.missing_lists else []
     refused += [counted(len(invalid), "invalid row")] if invalid else []
     if refused:

@@ -163,6 +163,8 @@ def console_summary(report: Report, results: Path | None = None) -> str:
     """Say in one line how the run went: counts per status, problems, exit code, duration, results file."""
     summary = report.summary
     counts = [f"{n} {_STATUS_SAID.get(status, status)}" for status, n in count_statuses(report.outcomes).items() if n]
+    if started := started_by(report):
+        counts.append(f"{started} started")
     done = ", ".join(counts + _problem_counts(report.problems)) or "nothing to do"
     code = summary.exit_code
     took = human_duration(summary.duration_s)
@@ -170,6 +172,12 @@ def console_summary(report: Report, results: Path | None = None) -> str:
     if results is not None:
         line += f" → {results}"
     return scrub(" ".join(line.splitlines()))
+
+
+def started_by(report: Report) -> int:
+    """Count the campaigns the run started: one run holds the ledger at a time, so those started while it ran."""
+    begun = report.summary.started
+    return sum(o.started_at is not None and o.started_at >= begun for o in report.outcomes)
 
 
 def exit_meaning(report: Report) -> str:
@@ -314,6 +322,7 @@ def _summary_fields(report: Report) -> list[tuple[str, str | int | float | None]
         ("Tool version", summary.tool_version),
         ("Exit code", int(summary.exit_code)),
         ("Exit code meaning", exit_meaning(report)),
+        ("Campaigns started", started_by(report)),
         ("Problems", ", ".join(_problem_counts(report.problems)) or "none"),
         ("Notes", "\n".join(summary.notes)),
     ]
@@ -356,6 +365,8 @@ def _write_results(cells: _Cells, outcomes: list[RowOutcome], workbook: InputWor
                 "status": cells.text(outcome.status.value, _STATUS_LOOKS[outcome.status]),
                 "campaign_id": cells.text(outcome.campaign_id),
                 "campaign_status": cells.text(outcome.campaign_status),
+                "started_at": cells.text(_iso(outcome.started_at)),
+                "schedule": cells.text(outcome.schedule, _WRAP),
                 "error": cells.text(outcome.error or outcome.note, _WRAP),
                 "changes": cells.text("\n".join(map(str, outcome.changes)) or None, _WRAP),
                 "attempts": outcome.attempts,
@@ -365,7 +376,7 @@ def _write_results(cells: _Cells, outcomes: list[RowOutcome], workbook: InputWor
                 cells.value(value) for value in inputs.get(outcome.row, ())
             ]
 
-    wide = {spec.RESULT_COLUMNS.index("error"), spec.RESULT_COLUMNS.index("changes")}
+    wide = {spec.RESULT_COLUMNS.index(key) for key in ("schedule", "error", "changes")}
     return _stream_table(cells, header, lines(), len(outcomes), wide)
 
 
