@@ -18,9 +18,10 @@ COMMAND_EXITS: Final[dict[str, dict[ExitCode, str | None]]] = {
         **dict.fromkeys(_ALL_RUN_CODES),
         # Differing is what a rerun after editing the sheet finds, not a failure: it is reported with its changes.
         ExitCode.OK: "every campaign was created, updated, or already existed (also those that differ from the "
-        "sheet without --update: they are listed with their changes)",
-        ExitCode.FAILED: "some campaigns failed at the API, were not sent (skipped), or their outcome is unknown; "
-        "with --update, also an Active campaign that differs from the sheet (locked)",
+        "sheet without --update: they are listed with their changes), and every schedule and start asked for "
+        "was made (a campaign still Preparing when the wait ended is reported, not failed)",
+        ExitCode.FAILED: "some campaigns failed at the API, were not sent (skipped), or their outcome is unknown, "
+        "or a schedule or start failed; with --update, also an Active campaign that differs from the sheet (locked)",
         ExitCode.INVALID: _SENDING_INVALID,
     },
     "plan": {

@@ -154,6 +154,7 @@ def _run_json(result: JobResult) -> dict[str, object]:
             for o in report.outcomes
         ],
         "started": started_by(report),
+        "wait_rounds": list(result.rounds),
         **closing_fields(report),
         "requests": result.requests,
         "notes": list(report.summary.notes),

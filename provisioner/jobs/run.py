@@ -90,6 +90,7 @@ class JobResult:
     eta_s: float | None = None
     requests: int | None = None  # every request the job makes (a plan: that its run with --update would make)
     steps: dict[int, Steps] = field(default_factory=dict)  # row -> its schedule and start, as decided before sending
+    rounds: tuple[int, ...] = ()  # the requests of each round of reading the list while waiting for Ready
 
     @property
     def exit_code(self) -> ExitCode:
@@ -257,11 +258,13 @@ class _Server:
                 # An update's outcome keeps what its comparison and steps found: the results say what it changed.
                 outcomes[row] = _sent_over(outcomes[row], outcome) if row in outcomes else outcome
             follow_notes: list[str] = []
+            rounds: tuple[int, ...] = ()
             work = _follow_up_work(plan, steps, outcomes, engine, self.checked.payloads)
             if fatal is None and not stop.is_set() and (job.wait.wait or any(s.acts for _, s, _ in work)):
                 follow = FollowUp(client, self.ledger, self.settings.scope, job.options, rate=(rate, job.rate_window_s))
                 followed, follow_notes, fatal = await follow.run(work, (plan.named, listed_since), job.wait, stop)
                 outcomes.update(followed)
+                rounds = tuple(follow.round_requests)
         for row, note in plan.deleted.items():
             if outcomes[row].status is Status.CREATED:
                 outcomes[row] = replace(outcomes[row], note=note)
@@ -280,6 +283,7 @@ class _Server:
             eta_s=eta,
             requests=limiter.stats.grants,
             steps=steps,
+            rounds=rounds,
         )
 
     def _steps(self, plan: Plan) -> dict[int, Steps]:

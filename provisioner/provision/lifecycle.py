@@ -220,8 +220,7 @@ class FollowUp:
         self._clock = clock
         self._now = now or (lambda: dt.datetime.now(dt.UTC))
         self._rng = rng or random.Random()  # noqa: S311  (jitter only)
-        self.rounds = 0  # list reads made while waiting
-        self.round_requests: list[int] = []  # requests each round cost
+        self.round_requests: list[int] = []  # the requests each round of reading the list cost
 
     async def run(
         self,
@@ -282,7 +281,6 @@ class FollowUp:
         created = [w.target.campaign.created_at for w in watched.values() if w.waiting]
         start = min([since, *(c for c in created if c is not None)]) - dt.timedelta(seconds=self._options.lookback_s)
         listing = await self._client.list_all_campaigns(self._read, start=start)
-        self.rounds += 1
         self.round_requests.append(listing.requests)
         by_id = {c.id: c for c in listing.campaigns}
         names.update({c.id: fold_name(c.name) for c in listing.campaigns})
@@ -301,7 +299,7 @@ class FollowUp:
         waiting = sum(w.waiting for w in watched.values())
         log.info(
             "round %d: %d of %d campaigns still Preparing (%s)",
-            self.rounds,
+            len(self.round_requests),
             waiting,
             len(watched),
             counted(listing.requests, "request"),
