@@ -1,0 +1,150 @@
+"""After the creates, against the real sandbox: wait by list rounds, start exactly once, settle lost replies."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from provisioner.api.client import KoreClient, open_session
+from provisioner.exit_codes import ExitCode
+from provisioner.jobs.check import check_input
+from provisioner.jobs.run import run_job
+from provisioner.names import fold_name
+from provisioner.provision.ledger import Ledger
+from provisioner.provision.lifecycle import FollowUp, Steps, Target, WaitOptions, decide
+from provisioner.provision.outcomes import RowOutcome, Status
+from provisioner.sandbox import Faults, SandboxConfig, ThreadedSandbox
+from tests.helpers import FAST, campaign, window, write_book
+from tests.test_run import job
+
+LISTS = frozenset({"Renewals East"})
+
+
+def config(**kw: Any) -> SandboxConfig:
+    return SandboxConfig(contact_lists=LISTS, **{"rate_limit": 100_000, "window_s": 0.2, "ready_after_s": 0, **kw})
+
+
+def made(tmp_path: Path, box: ThreadedSandbox, n: int) -> Path:
+    """Create n plain campaigns through a run; return the workbook."""
+    rows = [campaign(name=f"Dial {i:02d}", calling_hours="Office") for i in range(n)]
+    path = write_book(tmp_path / "in.xlsx", rows, [window("Office")])
+    assert run_job(job(tmp_path, path, box)).exit_code is ExitCode.OK
+    return path
+
+
+async def _no_sleep(_: float) -> None:
+    await asyncio.sleep(0)
+
+
+def follow(
+    tmp_path: Path, box: ThreadedSandbox, path: Path, *, start: bool, wait: WaitOptions | None = None
+) -> tuple[dict[int, RowOutcome], list[str]]:
+    """Decide and take every row's steps (each row marked Start when ``start``), as a run after its creates does."""
+    assert box.server is not None
+    listed = {c.lname: c for c in box.server.sandbox.campaigns}
+    payloads = [replace(p, start=start) for p in check_input(path).payloads]
+
+    async def go() -> tuple[dict[int, RowOutcome], list[str]]:
+        settings = box.settings()
+        async with open_session(settings, timeout=aiohttp.ClientTimeout(total=1.0)) as session:
+            client = KoreClient(settings, session)
+            with Ledger(tmp_path / "ledger.sqlite3") as ledger:
+                entries = ledger.entries(settings.scope)
+                listing = await client.list_all_campaigns(lambda page: page())
+                by_name = {fold_name(c.name): c for c in listing.campaigns}
+                work: list[tuple[Target, Steps, RowOutcome]] = []
+                for p in payloads:
+                    target = Target(p, by_name[fold_name(p.name)], created=False)
+                    steps = decide(target, entries.get(fold_name(p.name)), update=False)
+                    work.append((target, steps, RowOutcome(p.row, p.name, Status.UNCHANGED, target.campaign.id)))
+                named = {c.id: fold_name(c.name) for c in listing.campaigns}
+                engine = FollowUp(client, ledger, settings.scope, FAST, rate=(100_000, 0.2), sleep=_no_sleep)
+                since = client.server_now() - dt.timedelta(minutes=5)
+                outcomes, notes, fatal = await engine.run(work, (named, since), wait or WaitOptions(), asyncio.Event())
+                assert fatal is None
+                return outcomes, notes
+
+    assert listed  # the campaigns exist before their steps are taken
+    return asyncio.run(go())
+
+
+def test_start_each_ready_campaign_exactly_once_and_never_again(tmp_path: Path, threaded_sandbox: Any) -> None:
+    box = threaded_sandbox(config())
+    path = made(tmp_path, box, 6)
+    sandbox = box.server.sandbox
+    outcomes, notes = follow(tmp_path, box, path, start=True)
+    assert notes == []
+    assert {o.campaign_status for o in outcomes.values()} == {"Active"}
+    assert all(o.started_at is not None and o.error is None for o in outcomes.values())
+    assert sandbox.requests["trigger"] == 6 and sandbox.requests["status"] == 6
+    again, _ = follow(tmp_path, box, path, start=True)
+    assert sandbox.requests["trigger"] == 6, "a second pass must not start anything"
+    assert all(o.started_at is not None and "never started twice" in (o.note or "") for o in again.values())
+
+
+@pytest.mark.parametrize("fault", ["drop_after", "error_after", "slow_after"])
+def test_a_start_whose_reply_was_lost_is_confirmed_by_the_status_not_sent_again(
+    tmp_path: Path, threaded_sandbox: Any, fault: str
+) -> None:
+    box = threaded_sandbox(config(faults=Faults(slow_s=1.5)))
+    path = made(tmp_path, box, 1)
+    sandbox = box.server.sandbox
+    sandbox.queue_faults([fault])
+    outcomes, _ = follow(tmp_path, box, path, start=True)
+    (outcome,) = outcomes.values()
+    assert (outcome.campaign_status, outcome.error) == ("Active", None)
+    assert outcome.started_at is not None
+    assert sandbox.requests["trigger"] == 1
+    assert sandbox.requests["status"] == 2  # the check before the start, and the one that settled it
+
+
+@pytest.mark.parametrize("fault", ["drop_before", "error_5xx", "failure_2xx"])
+def test_a_start_that_did_not_take_is_sent_again_once_the_status_shows_ready(
+    tmp_path: Path, threaded_sandbox: Any, fault: str
+) -> None:
+    box = threaded_sandbox(config())
+    path = made(tmp_path, box, 1)
+    sandbox = box.server.sandbox
+    sandbox.queue_faults([fault])
+    outcomes, _ = follow(tmp_path, box, path, start=True)
+    (outcome,) = outcomes.values()
+    if fault == "failure_2xx":  # refused in words under HTTP 200: nothing started, nothing resent
+        assert outcome.error is not None and outcome.error.startswith("not started")
+        assert sandbox.requests["trigger"] == 1
+        return
+    assert (outcome.campaign_status, outcome.error) == ("Active", None)
+    assert sandbox.requests["trigger"] == 2
+    assert sandbox.requests["status"] == 2  # the check before the start, and the one that found it still Ready
+
+
+def test_waiting_reads_the_list_not_one_status_per_campaign(tmp_path: Path, threaded_sandbox: Any) -> None:
+    box = threaded_sandbox(config(ready_after_s=1.0, page_cap=5))
+    path = made(tmp_path, box, 12)
+    sandbox = box.server.sandbox
+    before = sandbox.requests["list"]
+    outcomes, notes = follow(tmp_path, box, path, start=False, wait=WaitOptions(wait=True, interval_s=0.2))
+    assert notes == []
+    assert {o.campaign_status for o in outcomes.values()} == {"Ready"}
+    assert sandbox.requests["status"] == 0 and sandbox.requests["trigger"] == 0
+    rounds = sandbox.requests["list"] - before - 1  # the first read is the test's own listing
+    assert rounds >= 1
+
+
+def test_a_campaign_still_preparing_at_the_timeout_is_reported_not_failed(
+    tmp_path: Path, threaded_sandbox: Any
+) -> None:
+    box = threaded_sandbox(config(ready_after_s=600))
+    path = made(tmp_path, box, 2)
+    outcomes, notes = follow(tmp_path, box, path, start=True, wait=WaitOptions(wait=True, timeout_s=0))
+    assert {(o.campaign_status, o.error, o.started_at) for o in outcomes.values()} == {("Preparing", None, None)}
+    assert notes == [
+        "2 campaigns still Preparing after 1 min: not a failure; run again (with --wait) to wait longer and take "
+        "their remaining steps"
+    ]
+    assert box.server.sandbox.requests["trigger"] == 0
