@@ -143,6 +143,9 @@ def test_a_campaign_still_preparing_at_the_timeout_is_reported_not_failed(
     path = made(tmp_path, box, 2)
     outcomes, notes = follow(tmp_path, box, path, start=True, wait=WaitOptions(wait=True, timeout_s=0))
     assert {(o.campaign_status, o.error, o.started_at) for o in outcomes.values()} == {("Preparing", None, None)}
+    assert {o.note for o in outcomes.values()} == {
+        "its start not done yet: still Preparing when the wait ended; run again to finish"
+    }
     assert notes == [
         "2 campaigns still Preparing after 1 min: not a failure; run again (with --wait) to wait longer and take "
         "their remaining steps"

@@ -262,6 +262,10 @@ class FollowUp:
         still = [w for w in watched.values() if w.waiting]
         for w in still:
             w.outcome = replace(w.outcome, campaign_status=w.status or PREPARING)
+        stopped = stop.is_set() or fatal is not None or bool(notes)
+        for w in watched.values():
+            if w.steps.acts and w.outcome.error is None:
+                w.outcome = _left_undone(w, stopped=stopped)
         if still and not stop.is_set() and fatal is None and not notes:
             minutes = max(1, round(wait.timeout_s / 60))
             notes.append(
@@ -428,6 +432,16 @@ class FollowUp:
         return await call_with_retries(
             attempt, retry_on=READ_RETRYABLE, policy=self._options.retry, sleep=self._sleep, rng=self._rng
         )
+
+
+def _left_undone(w: _Watched, *, stopped: bool) -> RowOutcome:
+    """Say why a campaign's steps were not taken: still Preparing when the wait ended (a note), or the run stopped."""
+    what = " and ".join(
+        step for step, left in (("its schedule", w.steps.schedule != "keep"), ("its start", w.steps.start)) if left
+    )
+    if w.waiting and not stopped:
+        return replace(w.outcome, note=f"{what} not done yet: still Preparing when the wait ended; run again to finish")
+    return replace(w.outcome, error=f"{what} not done: the run stopped before; run again to finish")
 
 
 def _schedules_left(watched: Iterable[_Watched]) -> bool:
