@@ -88,7 +88,7 @@ def test_schedule_start_reads_every_form_a_spreadsheet_stores(tmp_path: Path) ->
     result = checked(book_of(tmp_path, [{**DAILY, "schedule_start": cell} for cell, _ in SCHEDULE_STARTS]))
     assert result.valid, result.problems
     sent = payloads_by_row(result)
-    got = [sent[row].schedule["startDateTime"] for row in range(2, 2 + len(SCHEDULE_STARTS))]  # type: ignore[index]
+    got = [sent[row].schedule["startDateTime"] for row in range(2, 2 + len(SCHEDULE_STARTS))]
     assert got == [text for _, text in SCHEDULE_STARTS]
 
 
