@@ -163,10 +163,12 @@ def workbook_path(campaigns: int) -> Path:
     print(f"generating {path.name} ...", file=sys.stderr, flush=True)
     book = Workbook(write_only=True)
     sheet = book.create_sheet(spec.CAMPAIGNS)
-    sheet.append([c.label for c in spec.CAMPAIGN_COLUMNS])
+    # The generated campaigns have no schedule and are not started: those columns are left out.
+    columns = [c for c in spec.CAMPAIGN_COLUMNS if c.key in campaign(0, campaigns)]
+    sheet.append([c.label for c in columns])
     for i in range(campaigns):
         cells = campaign(i, campaigns)
-        sheet.append([cells[c.key][0] for c in spec.CAMPAIGN_COLUMNS])
+        sheet.append([cells[c.key][0] for c in columns])
     sheet = book.create_sheet(spec.CALLING_HOURS)
     sheet.append([c.label for c in spec.HOURS_COLUMNS])
     for row in hours_rows(campaigns):

@@ -1,4 +1,5 @@
-"""Regenerate the bundled examples: a realistic workbook, the same data as CSV, and a broken workbook.
+"""Regenerate the bundled examples: a realistic workbook, the same data as CSV, a broken workbook, and a batch
+that dials (some campaigns started when Ready, some on a weekly schedule).
 
 Run from the repository root: python examples/generate.py
 """
@@ -13,11 +14,17 @@ import openpyxl
 
 from provisioner.workbook import spec
 from provisioner.workbook.cells import format_time
+from provisioner.workbook.template import DATETIME_FORMAT, TIME_FORMAT
 
 HERE = Path(__file__).parent
+#: The columns that make a campaign dial: its schedule, or Start. Only dialling.xlsx has them.
+DIALLING_KEYS = (*spec.SCHEDULE_KEYS, "start")
 # The optional Dialing Mode and Campaign Type columns are left out: their defaults (Agentless, voice) apply.
-EXAMPLE_COLUMNS = [c for c in spec.CAMPAIGN_COLUMNS if c.key not in ("dialing_mode", "campaign_type")]
+EXAMPLE_COLUMNS = [c for c in spec.CAMPAIGN_COLUMNS if c.key not in ("dialing_mode", "campaign_type", *DIALLING_KEYS)]
 CAMPAIGN_HEADERS = [c.label for c in EXAMPLE_COLUMNS] + ["Dialing Mode"]
+DIALLING_HEADERS = [c.label for c in EXAMPLE_COLUMNS] + [
+    c.label for key in DIALLING_KEYS for c in spec.CAMPAIGN_COLUMNS if c.key == key
+]
 HOURS_HEADERS = [c.label for c in spec.HOURS_COLUMNS]
 
 # name, description, contact lists, dnc, priority, caller id, frequency, tz, order, attempts, retry, ring,
@@ -284,21 +291,29 @@ HOURS: list[tuple[str, str, dt.time, dt.time]] = [
 ]
 
 
-def write_workbook(path: Path, campaigns: list[tuple[object, ...]], hours: list[tuple[object, ...]]) -> None:
-    """Write a workbook the way a person filling the template would."""
+def write_workbook(
+    path: Path,
+    campaigns: list[tuple[object, ...]],
+    hours: list[tuple[object, ...]],
+    headers: list[str] = CAMPAIGN_HEADERS,
+) -> None:
+    """Write a workbook the way a person filling the template would: dates and times as formatted cells."""
     book = openpyxl.Workbook()
     sheet = book.active
     assert sheet is not None
     sheet.title = spec.CAMPAIGNS
-    sheet.append(CAMPAIGN_HEADERS[: max(len(r) for r in campaigns)])
+    sheet.append(headers[: max(len(r) for r in campaigns)])
     for row in campaigns:
         sheet.append(list(row))
+        for cell in sheet[sheet.max_row]:
+            if isinstance(cell.value, dt.datetime):
+                cell.number_format = DATETIME_FORMAT
     hours_sheet = book.create_sheet(spec.CALLING_HOURS)
     hours_sheet.append(HOURS_HEADERS)
     for row in hours:
         hours_sheet.append(list(row))
         for cell in hours_sheet[hours_sheet.max_row][2:4]:
-            cell.number_format = "h:mm AM/PM"
+            cell.number_format = TIME_FORMAT
     book.save(path)
 
 
@@ -351,11 +366,58 @@ def broken() -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
     return [(*good, "Agentless"), *rows], hours
 
 
+# A spreadsheet's date-time cells hold wall-clock times, in each campaign's own time zone: no tzinfo.
+SCHEDULE_START = dt.datetime.combine(dt.date(2027, 1, 4), dt.time(9))
+SCHEDULE_END = dt.datetime.combine(dt.date(2030, 12, 31), dt.time(18))
+#: Zone, Schedule Days and Every N Weeks of each weekly schedule in dialling.xlsx.
+WEEKLY: list[tuple[str, str, int | None]] = [
+    ("America/New_York", "MO-FR", None),
+    ("America/Chicago", "Mon, Wed, Fri", 1),
+    ("Europe/London", "TU; TH", 2),
+    ("America/Los_Angeles", "MO-FR", 1),
+    ("Australia/Sydney", "SA", 4),
+]
+
+
+def dialling() -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    """Thirty campaigns that dial: the first ten started when Ready, the next five on a weekly schedule."""
+    rows: list[tuple[object, ...]] = []
+    for number in range(1, 31):
+        started = number <= 10
+        weekly = WEEKLY[number - 11] if 10 < number <= 15 else None
+        zone = weekly[0] if weekly else ("America/New_York", "America/Chicago", "Europe/London")[number % 3]
+        campaign: tuple[object, ...] = (
+            f"Autumn Renewals {number:02d}",
+            f"Renewal reminders, wave {number}",
+            f"Autumn Renewals List {number:02d}",
+            "Global DNC",
+            number % 5 + 1,
+            f"+1212555{100 + number:04d}",
+            "WEEKLY",
+            zone,
+            "FIFO",
+            3,
+            60,
+            30,
+            "Renewal Reminder Flow",
+            "detect",
+            "Renewals Weekdays",
+        )
+        if weekly:
+            _, days, every = weekly
+            schedule = (SCHEDULE_START, SCHEDULE_END, "Weekly", every, days)
+            rows.append((*campaign, *schedule, "no"))
+        else:
+            rows.append((*campaign, None, None, None, None, None, "yes" if started else None))
+    return rows, [("Renewals Weekdays", "MO-FR", dt.time(9), dt.time(18))]
+
+
 def main() -> None:
     """Write every example."""
     write_workbook(HERE / "campaigns.xlsx", CAMPAIGNS, HOURS)
     write_csv_folder(HERE / "campaigns-csv")
     write_workbook(HERE / "broken.xlsx", *broken())
+    write_workbook(HERE / "dialling.xlsx", *dialling(), headers=DIALLING_HEADERS)
 
 
 if __name__ == "__main__":

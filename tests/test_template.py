@@ -22,6 +22,7 @@ from provisioner.workbook.template import ZONES_SHEET, list_formula, write_templ
 COMMITTED = Path(__file__).resolve().parents[1] / "templates" / "campaigns-template.xlsx"
 LAST_ROW = 2001  # the brief: validations and formats cover rows 2..2001
 TIME_FORMAT = "h:mm AM/PM"
+DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
 INSTRUCTION_HEADERS = [
     "Sheet",
     "Column",
@@ -111,12 +112,16 @@ def test_campaign_example_row(book: Workbook) -> None:
     sheet = book[spec.CAMPAIGNS]
     example = row_values(sheet, 2, spec.CAMPAIGN_COLUMNS)
     for column in spec.CAMPAIGN_COLUMNS:
+        if column.key in spec.SCHEDULE_KEYS:  # a copied example row must not dial on a date nobody chose
+            assert example[column.key] is None, column.key
+            continue
         expected = int(column.example) if column.kind == "int" else column.example
         assert example[column.key] == expected, column.key
         assert type(example[column.key]) is type(expected), column.key
     assert example["priority"] == 3
     assert example["caller_id"] == "+14155550123"
     assert example["calling_hours"] == "Weekday Business Hours"
+    assert example["start"] == "no"
     assert all(v is None for v in row_values(sheet, 3, spec.CAMPAIGN_COLUMNS).values())
 
 
@@ -124,6 +129,9 @@ def test_campaign_example_is_valid_per_spec(book: Workbook) -> None:
     example = row_values(book[spec.CAMPAIGNS], 2, spec.CAMPAIGN_COLUMNS)
     for column in spec.CAMPAIGN_COLUMNS:
         value = example[column.key]
+        if value is None:
+            assert not column.required, column.key
+            continue
         if column.choices:
             assert value in column.choices, column.key
         if column.bounds:
@@ -159,7 +167,8 @@ def test_choice_columns_have_dropdowns_with_the_spec_choices(book: Workbook) -> 
             validation = found[column_letter(columns, column.key)]
             assert validation.type == "list"
             assert validation.formula1 == '"' + ",".join(column.choices) + '"'
-            assert validation.errorStyle == "stop"
+            # Start reads y, TRUE or 1 as yes: its dropdown only warns.
+            assert validation.errorStyle == ("warning" if column.kind == "flag" else "stop")
             assert validation.showErrorMessage
             checked += 1
     assert checked == sum(1 for _, cs in DATA_SHEETS for c in cs if c.choices) > 0
@@ -189,7 +198,7 @@ def test_int_columns_have_whole_number_limits(book: Workbook) -> None:
             assert validation.errorTitle
             assert f"from {low} to {high}" in validation.error
             checked += 1
-    assert checked == 4
+    assert checked == 5
 
 
 def test_text_columns_have_length_limits(book: Workbook) -> None:
@@ -223,6 +232,20 @@ def test_caller_id_and_time_columns_are_formatted_for_the_whole_data_range(book:
     for key in ("start", "end"):
         letter = column_letter(spec.HOURS_COLUMNS, key)
         assert {hours[f"{letter}{r}"].number_format for r in range(2, LAST_ROW + 1)} == {TIME_FORMAT}
+
+
+def test_schedule_dates_are_formatted_as_date_and_time_and_start_offers_yes_and_no(book: Workbook) -> None:
+    campaigns = book[spec.CAMPAIGNS]
+    for key in ("schedule_start", "schedule_end"):
+        letter = column_letter(spec.CAMPAIGN_COLUMNS, key)
+        assert {campaigns[f"{letter}{r}"].number_format for r in range(2, LAST_ROW + 1)} == {DATETIME_FORMAT}
+    found = validations(campaigns)
+    start = found[column_letter(spec.CAMPAIGN_COLUMNS, "start")]
+    assert (start.type, start.formula1, start.errorStyle) == ("list", '"yes,no"', "warning")
+    recurrence = found[column_letter(spec.CAMPAIGN_COLUMNS, "recurrence")]
+    assert (recurrence.type, recurrence.formula1, recurrence.errorStyle) == ("list", '"Daily,Weekly"', "stop")
+    weeks = found[column_letter(spec.CAMPAIGN_COLUMNS, "every_n_weeks")]
+    assert (weeks.type, weeks.formula1, weeks.formula2) == ("whole", "1", "52")
 
 
 def test_instructions_table_has_one_row_per_spec_column(book: Workbook) -> None:
@@ -272,6 +295,8 @@ def test_instructions_intro_explains_the_sheets(book: Workbook) -> None:
         "Header spelling is flexible",
         "overlap",
         "required",
+        "Start to yes",
+        "Schedule Start, Schedule End and Recurrence",
         next(c.label for c in spec.HOURS_COLUMNS if c.key == "campaign"),
         next(c.label for c in spec.CAMPAIGN_COLUMNS if c.key == "calling_hours"),
     ):

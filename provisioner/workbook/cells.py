@@ -231,6 +231,106 @@ def parse_days(value: object) -> list[str]:
     return list(dict.fromkeys(days))
 
 
+_LINE_BREAKS = re.compile(r"[\n\r]+")
+
+
+def parse_day_list(value: object) -> list[str]:
+    """Read days and ranges as :func:`parse_days` does, several lines too, as day codes in week order."""
+    days: set[str] = set()
+    try:
+        for line in _LINE_BREAKS.split(parse_text(value)):
+            if line.strip():
+                days.update(parse_days(line))
+    except CellError as err:
+        if err.code != Code.NOT_A_DAY:
+            raise
+        raise CellError(
+            Code.NOT_A_DAY,
+            "must be days (MO, TU, WE, TH, FR, SA, SU, or Mon, Monday…) or ranges such as MO-FR, separated by "
+            ", ; or line breaks.",
+        ) from None
+    return [day for day in spec.DAYS if day in days]
+
+
+_YES: Final = frozenset({"yes", "y", "true", "1"})
+_NO: Final = frozenset({"no", "n", "false", "0"})
+
+
+def parse_flag(value: object) -> str:
+    """Read yes or no (also y/n, true/false, 1/0 and TRUE/FALSE cells) as ``yes`` or ``no``."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    text = parse_text(value).casefold()
+    if text in _YES:
+        return "yes"
+    if text in _NO:
+        return "no"
+    raise CellError(Code.NOT_YES_NO, "must be yes or no.")
+
+
+_DATE_TIME = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:\s*[t ]\s*(.+))?$")
+_DAY_MONTH_YEAR = re.compile(r"^\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b")
+_SERIAL = re.compile(r"^\d+(?:\.\d+)?$")
+_WRITE_IT: Final = f"Write it as {spec.DATETIME_TEXT}, e.g. 2027-01-04 09:00 (or 2027-01-04 9:00 AM)."
+
+
+def parse_datetime(value: object) -> dt.datetime:
+    """Read a date and time (no time zone: the campaign's) from a date-time or date cell, a serial number or text."""
+    if isinstance(value, dt.datetime):
+        if value.date() in EXCEL_EPOCH_DATES:
+            raise CellError(Code.NOT_A_DATETIME, f"holds only a time of day, no date. {_WRITE_IT}")
+        return _on_day(value.date(), value.hour * 3600 + value.minute * 60 + value.second + value.microsecond / 1e6)
+    if isinstance(value, dt.date):
+        return _on_day(value, 0)
+    if isinstance(value, dt.time):
+        raise CellError(Code.NOT_A_DATETIME, f"holds only a time of day ({format_time(value)}), no date. {_WRITE_IT}")
+    if isinstance(value, bool):
+        raise CellError(Code.NOT_A_DATETIME, f"must be a date and time. {_WRITE_IT}")
+    if isinstance(value, int | float):
+        return _from_serial(float(value))
+    text = " ".join(parse_text(value).split()).casefold()
+    if _SERIAL.match(text):
+        return _from_serial(float(text))
+    if _DAY_MONTH_YEAR.match(text):
+        raise CellError(
+            Code.AMBIGUOUS_DATE,
+            f"can be read as day/month or as month/day, so it could mean two different dates. {_WRITE_IT}",
+        )
+    match = _DATE_TIME.match(text)
+    if not match:
+        raise CellError(Code.NOT_A_DATETIME, f"must be a date and time. {_WRITE_IT}")
+    try:
+        day = dt.date(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError:
+        raise CellError(Code.NOT_A_DATETIME, f"is not a date of the calendar. {_WRITE_IT}") from None
+    if match[4] is None:
+        return _on_day(day, 0)
+    try:
+        moment = parse_time(match[4])
+    except CellError as err:
+        if err.code == Code.TIME_HAS_SECONDS:
+            raise
+        raise CellError(Code.NOT_A_DATETIME, f"has a time that cannot be read. {_WRITE_IT}") from None
+    return dt.datetime.combine(day, moment)
+
+
+def _from_serial(serial: float) -> dt.datetime:
+    """Read a spreadsheet's date serial number: days since 1899-12-30, the fraction being the time of day."""
+    if serial < 1:
+        raise CellError(Code.NOT_A_DATETIME, f"is a time of day or a number, not a date and time. {_WRITE_IT}")
+    return _on_day(EXCEL_EPOCH_DATES[0], serial * 86400)
+
+
+def _on_day(day: dt.date, seconds: float) -> dt.datetime:
+    """Return the moment ``seconds`` after the start of ``day``, in whole minutes as calling hours are."""
+    # A time stored as a fraction of a day can come back as 8:59:59.9999, which is 9:00.
+    try:
+        whole = round(seconds)
+        return dt.datetime.combine(day + dt.timedelta(days=whole // 86400), _exact_minute(whole % 86400))
+    except OverflowError:
+        raise CellError(Code.NOT_A_DATETIME, f"is past the last date a calendar holds. {_WRITE_IT}") from None
+
+
 _TIME_12 = re.compile(r"^(\d{1,2})(?:[:.](\d{2}))?(?::(\d{2}))?\s*([ap])\.?\s*m?\.?$")
 _TIME_24 = re.compile(r"^(\d{1,2})[:.](\d{2})(?::(\d{2})(?:\.\d+)?)?$")
 _FRACTION = re.compile(r"^0?\.\d+$|^0$")

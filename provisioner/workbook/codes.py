@@ -46,11 +46,21 @@ class Code(StrEnum):
     NOT_A_TIME = "not_a_time"
     DATE_NOT_TIME = "date_not_time"
     TIME_HAS_SECONDS = "time_has_seconds"
+    NOT_A_DATETIME = "not_a_datetime"
+    AMBIGUOUS_DATE = "ambiguous_date"
+    NOT_YES_NO = "not_yes_no"
     DUPLICATE_NAME = "duplicate_name"
     END_BEFORE_START = "end_before_start"
     OVERLAPPING_WINDOW = "overlapping_window"
     NO_CALLING_HOURS = "no_calling_hours"
     UNUSED_HOURS_KEY = "unused_hours_key"
+    SCHEDULE_INCOMPLETE = "schedule_incomplete"
+    SCHEDULE_END_NOT_AFTER_START = "schedule_end_not_after_start"
+    SCHEDULE_ENDED = "schedule_ended"
+    TIME_SKIPPED_BY_CLOCK_CHANGE = "time_skipped_by_clock_change"
+    WEEKLY_WITHOUT_DAYS = "weekly_without_days"
+    WEEKLY_ONLY = "weekly_only"
+    START_AND_SCHEDULE = "start_and_schedule"
 
     @property
     def cause(self) -> Cause:
@@ -78,6 +88,13 @@ _CAUSES: Final[dict[Code, Cause]] = {
     Code.OVERLAPPING_WINDOW: Cause.LINKS,
     Code.NO_CALLING_HOURS: Cause.LINKS,
     Code.UNUSED_HOURS_KEY: Cause.LINKS,
+    Code.SCHEDULE_INCOMPLETE: Cause.LINKS,
+    Code.SCHEDULE_END_NOT_AFTER_START: Cause.LINKS,
+    Code.SCHEDULE_ENDED: Cause.LINKS,
+    Code.TIME_SKIPPED_BY_CLOCK_CHANGE: Cause.LINKS,
+    Code.WEEKLY_WITHOUT_DAYS: Cause.LINKS,
+    Code.WEEKLY_ONLY: Cause.LINKS,
+    Code.START_AND_SCHEDULE: Cause.LINKS,
 }
 
 _WARNINGS: Final = frozenset({Code.UNKNOWN_COLUMN, Code.COMMA_SEPARATED_LISTS, Code.LEGACY_TIMEZONE})
@@ -106,11 +123,21 @@ _DESCRIPTIONS: Final[dict[Code, str]] = {
     Code.NOT_A_TIME: "The cell does not hold a time of day such as 9:00 AM or 17:30.",
     Code.DATE_NOT_TIME: "The cell holds a date where a time of day belongs.",
     Code.TIME_HAS_SECONDS: "The time has seconds; the platform takes hours and minutes only.",
+    Code.NOT_A_DATETIME: "The cell does not hold a date and time such as 2027-01-04 09:00.",
+    Code.AMBIGUOUS_DATE: "The date reads as day/month or month/day (04/01/2027); write YYYY-MM-DD HH:MM.",
+    Code.NOT_YES_NO: "The cell must be yes or no (y/n, true/false and 1/0 are read too).",
     Code.DUPLICATE_NAME: "Two campaigns have the same name (case does not count).",
     Code.END_BEFORE_START: "A calling window ends before it starts (windows cannot run past midnight).",
     Code.OVERLAPPING_WINDOW: "Two calling windows of the same key overlap on a day.",
     Code.NO_CALLING_HOURS: "No CallingHours rows belong to the campaign.",
     Code.UNUSED_HOURS_KEY: "No campaign uses these CallingHours rows (usually a typo in the key or name).",
+    Code.SCHEDULE_INCOMPLETE: "A schedule needs Schedule Start, Schedule End and Recurrence; one of them is empty.",
+    Code.SCHEDULE_END_NOT_AFTER_START: "The schedule ends before it starts, or when it starts.",
+    Code.SCHEDULE_ENDED: "The schedule's end has passed in the campaign's time zone.",
+    Code.TIME_SKIPPED_BY_CLOCK_CHANGE: "The time does not exist in the campaign's time zone: clocks jump past it.",
+    Code.WEEKLY_WITHOUT_DAYS: "A weekly schedule needs Schedule Days.",
+    Code.WEEKLY_ONLY: "Every N Weeks and Schedule Days belong to weekly schedules; this one is daily.",
+    Code.START_AND_SCHEDULE: "Start is yes on a campaign with a schedule, which starts it itself; choose one.",
 }
 
 

@@ -62,6 +62,8 @@ def show_value(value: object) -> str | None:
 
 
 def _plain(value: object) -> str:
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"  # as the spreadsheet shows it
     if isinstance(value, dt.time):
         return format_time(value)
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:

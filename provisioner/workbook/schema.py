@@ -58,13 +58,14 @@ def _choice_message(column: spec.Column, value: object) -> str:
     return f"{column.label} must be one of: {column.allowed}."
 
 
-_RULES: Final = {c.key: _rules(c) for cols in spec.SHEET_COLUMNS.values() for c in cols}
+#: Keyed by sheet and column: both sheets have a "start" column.
+_RULES: Final = {(name, c.key): _rules(c) for name, cols in spec.SHEET_COLUMNS.items() for c in cols}
 _SCHEMAS: Final = {
     name: pa.DataFrameSchema(
         {
             c.key: pa.Column(
                 None,
-                checks=[check for check, _ in _RULES[c.key].values()],
+                checks=[check for check, _ in _RULES[name, c.key].values()],
                 nullable=not c.required,
                 required=False,
             )
@@ -95,7 +96,7 @@ def schema_problems(sheet: Sheet, typed: pd.DataFrame, already: set[tuple[int, s
                 problems.append(sheet.problem(row, key, Code.MISSING_VALUE, f"{column.label} is required.", raw))
                 continue
             code = Code(case.check)
-            message = _RULES[key][code][1]
+            message = _RULES[sheet.name, key][code][1]
             problems.append(sheet.problem(row, key, code, message(column, typed.at[row, key]), raw))
         return problems
     return []

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-Kind = Literal["text", "names", "int", "choice", "phone", "timezone", "day", "time"]
+Kind = Literal["text", "names", "int", "choice", "phone", "timezone", "day", "time", "datetime", "days", "flag"]
 
 CAMPAIGNS: Final = "Campaigns"
 CALLING_HOURS: Final = "CallingHours"
@@ -22,6 +22,9 @@ DESCRIPTION_MAX: Final = 256
 CONTACT_LISTS_MAX: Final = 10
 
 DAYS: Final = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+#: How the Schedule Start and Schedule End columns want a date and time written (and the template shows it).
+DATETIME_TEXT: Final = "YYYY-MM-DD HH:MM"
+WEEKS_MAX: Final = 52
 #: Modes the vendor documents but whose create body needs queue settings this endpoint does not take.
 OTHER_DIALING_MODES: Final = ("Progressive", "Preview")
 
@@ -62,6 +65,10 @@ class Column:
             return "MO, TU, WE, TH, FR, SA, SU (or Mon, Monday…), or a range such as MO-FR"
         if self.kind == "time":
             return "a time such as 9:00 AM, 17:30 or 9am"
+        if self.kind == "datetime":
+            return f"a date and time in the campaign's time zone: {DATETIME_TEXT} (2027-01-04 09:00) or a date cell"
+        if self.kind == "days":
+            return "days (MO, Mon, Monday…) or ranges such as MO-FR, separated by , ; or line breaks"
         if self.kind == "names":
             return f"1 to {CONTACT_LISTS_MAX} list names separated by ; or line breaks"
         if self.max_len:
@@ -246,7 +253,74 @@ CAMPAIGN_COLUMNS: Final[tuple[Column, ...]] = (
         "Weekday Business Hours",
         aliases=("hours", "hours key", "calling hours"),
     ),
+    Column(
+        "schedule_start",
+        "Schedule Start",
+        "datetime",
+        False,
+        "When the schedule starts the campaign. A schedule needs Schedule Start, Schedule End and Recurrence; "
+        "leave them all empty for none.",
+        "2027-01-04 09:00",
+        api=("startDateTime",),
+        aliases=("schedule start date",),
+    ),
+    Column(
+        "schedule_end",
+        "Schedule End",
+        "datetime",
+        False,
+        "When the schedule ends, in the campaign's Time Zone; later than Schedule Start and than now.",
+        "2030-12-31 18:00",
+        api=("endDateTime",),
+        aliases=("schedule end date",),
+    ),
+    Column(
+        "recurrence",
+        "Recurrence",
+        "choice",
+        False,
+        "How the schedule repeats: Daily, or Weekly on the Schedule Days.",
+        "Weekly",
+        api=("recurType", "recurrenceObject.recurType"),
+        choices=("Daily", "Weekly"),
+        aliases=("schedule recurrence", "repeat"),
+    ),
+    Column(
+        "every_n_weeks",
+        "Every N Weeks",
+        "int",
+        False,
+        "Weekly schedules only: repeat every N weeks; empty means every week (1).",
+        "1",
+        api=("onceEveryNweeks", "recurrenceObject.weeklyDetails.onceEveryNweeks"),
+        bounds=(1, WEEKS_MAX),
+        aliases=("once every n weeks",),
+    ),
+    Column(
+        "schedule_days",
+        "Schedule Days",
+        "days",
+        False,
+        "Weekly schedules only, and required there: the days of the week the schedule runs.",
+        "MO-FR",
+        api=("whichDays", "recurrenceObject.weeklyDetails.whichDays"),
+        aliases=("schedule day",),
+    ),
+    Column(
+        "start",
+        "Start",
+        "flag",
+        False,
+        "yes: start the campaign as soon as it is Ready, and phones ring within its calling hours. A campaign with "
+        "a schedule is started by its schedule: leave Start at no.",
+        "no",
+        choices=("yes", "no"),
+        default="no",
+        aliases=("start campaign", "start now"),
+    ),
 )
+#: The columns of a campaign's schedule: all empty (no schedule), or a complete schedule.
+SCHEDULE_KEYS: Final = ("schedule_start", "schedule_end", "recurrence", "every_n_weeks", "schedule_days")
 
 HOURS_COLUMNS: Final[tuple[Column, ...]] = (
     Column(

@@ -24,6 +24,7 @@ from provisioner.workbook.spec import (
     DAYS,
     HOURS_COLUMNS,
     INSTRUCTIONS,
+    SCHEDULE_KEYS,
     SHEET_COLUMNS,
     Column,
     normalize_header,
@@ -36,7 +37,8 @@ _LAST_DATA_ROW: Final = _FIRST_DATA_ROW + DATA_ROWS - 1
 
 TEXT_FORMAT: Final = "@"
 TIME_FORMAT: Final = "h:mm AM/PM"
-_NUMBER_FORMATS: Final[Mapping[str, str]] = {"phone": TEXT_FORMAT, "time": TIME_FORMAT}
+DATETIME_FORMAT: Final = "yyyy-mm-dd hh:mm"
+_NUMBER_FORMATS: Final[Mapping[str, str]] = {"phone": TEXT_FORMAT, "time": TIME_FORMAT, "datetime": DATETIME_FORMAT}
 
 #: The day dropdown offers the codes and the two common ranges; the loader accepts more, so it only warns.
 _DAY_SUGGESTIONS: Final = (*DAYS, "MO-FR", "SA-SU")
@@ -48,8 +50,13 @@ _ZONE_AREAS: Final = frozenset(
     {"Africa", "America", "Antarctica", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific"}
 )
 
+#: A cell the template writes.
+_Value = str | int | time | None
+
 #: A second window on the example key, to show that one key can hold several rows.
-_EXTRA_WINDOW: Final[Mapping[str, str | time]] = {"day": "SA", "start": time(10), "end": time(14)}
+_EXTRA_WINDOW: Final[Mapping[str, _Value]] = {"day": "SA", "start": time(10), "end": time(14)}
+#: The example campaign has no schedule: a copy of the example row must not dial on a date nobody chose.
+_NO_SCHEDULE: Final[Mapping[str, _Value]] = dict.fromkeys(SCHEDULE_KEYS)
 
 _INSTRUCTIONS_TABLE: Final = (
     ("Sheet", 14),
@@ -87,7 +94,7 @@ def write_template(path: Path) -> Path:
     workbook.properties.creator = "provisioner"
     campaigns = workbook.active
     campaigns.title = CAMPAIGNS
-    _write_data_sheet(campaigns, CAMPAIGN_COLUMNS, [_example_row(CAMPAIGN_COLUMNS)])
+    _write_data_sheet(campaigns, CAMPAIGN_COLUMNS, [_example_row(CAMPAIGN_COLUMNS, _NO_SCHEDULE)])
     _write_data_sheet(
         workbook.create_sheet(CALLING_HOURS),
         HOURS_COLUMNS,
@@ -144,15 +151,13 @@ def list_formula(choices: Sequence[str]) -> str:
     return formula
 
 
-def _example_row(
-    columns: Sequence[Column], overrides: Mapping[str, str | int | time] | None = None
-) -> list[str | int | time]:
+def _example_row(columns: Sequence[Column], overrides: Mapping[str, _Value] | None = None) -> list[_Value]:
     """Build one example row from the columns' examples, with some cells replaced by key."""
     values = overrides or {}
     return [values.get(column.key, _cell_value(column, column.example)) for column in columns]
 
 
-def _write_data_sheet(sheet: Worksheet, columns: Sequence[Column], rows: Sequence[list[str | int | time]]) -> None:
+def _write_data_sheet(sheet: Worksheet, columns: Sequence[Column], rows: Sequence[list[_Value]]) -> None:
     """Fill a data sheet: styled header, example rows, formats, validations, widths and frozen header."""
     sheet.append([column.label for column in columns])
     for row in rows:
@@ -199,8 +204,9 @@ def _validation(column: Column, cells: str) -> DataValidation:
     )
     if rule:
         validation.showErrorMessage = True
-        # The loader accepts more than these dropdowns offer (other spellings, old zone names): they only warn.
-        validation.errorStyle = "warning" if column.kind in ("day", "timezone") else "stop"
+        # The loader accepts more than these dropdowns offer (other spellings, old zone names, y or TRUE for yes):
+        # they only warn.
+        validation.errorStyle = "warning" if column.kind in ("day", "timezone", "flag") else "stop"
         validation.errorTitle = column.label[:_TITLE_MAX]
         validation.error = f"Allowed: {column.allowed}."[:_MESSAGE_MAX]
     validation.add(cells)
@@ -223,6 +229,9 @@ def _intro() -> list[str]:
         f"A window belongs to the campaign named in its '{hours_key}' cell, or to every campaign that gives "
         f"that key in its '{campaign_key}' column.",
         "A campaign can have several windows on the same day, one row each, as long as they do not overlap.",
+        "A new campaign dials nobody until it is started: set Start to yes to start it as soon as it is Ready, or "
+        "give it a schedule (Schedule Start, Schedule End and Recurrence, in the campaign's Time Zone; a Weekly "
+        "one also Schedule Days), which starts it itself. Not both: leave the schedule cells empty or Start at no.",
         "Header spelling is flexible: case, spaces and punctuation do not count, and the spellings under "
         "'Also accepted headers' work too.",
         f"{_FILL_LEGEND} Select a cell in a data row to see what it accepts.",

@@ -3,12 +3,14 @@
 Three passes, each reporting everything it finds:
 1. cells are read into typed values (:mod:`provisioner.workbook.cells`); a cell that cannot be read is a problem;
 2. a pandera schema per sheet checks the column rules lazily (:mod:`provisioner.workbook.schema`);
-3. cross-sheet checks (:mod:`provisioner.workbook.links`): unique names, windows in order and not overlapping,
-   every campaign has hours, every hours key is used.
+3. checks across cells, rows and sheets (:mod:`provisioner.workbook.links`): unique names, windows in order and
+   not overlapping, every campaign has hours, every hours key is used; and each row's schedule and Start
+   (:mod:`provisioner.workbook.schedule`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from provisioner.workbook.codes import Code
 from provisioner.workbook.links import Window, check_links, duplicate_names, fold_key, windows_by_key
 from provisioner.workbook.load import Sheet, Workbook, merged_range
 from provisioner.workbook.problems import Problem, errors_only, sort_key
+from provisioner.workbook.schedule import schedule_problems
 from provisioner.workbook.schema import schema_problems
 
 __all__ = ["Validated", "Window", "fold_key", "validate"]
@@ -73,6 +76,9 @@ def _parser(column: spec.Column) -> Parser:
         "timezone": cells.parse_timezone,
         "day": cells.parse_days,
         "time": cells.parse_time,
+        "datetime": cells.parse_datetime,
+        "days": cells.parse_day_list,
+        "flag": cells.parse_flag,
     }
     return parsers[column.kind]
 
@@ -162,8 +168,11 @@ def _warned(value: object, column: spec.Column) -> _Warned | None:
     return None
 
 
-def validate(workbook: Workbook) -> Validated:
-    """Validate both sheets and their links; never stops at the first problem."""
+def validate(workbook: Workbook, now: dt.datetime | None = None) -> Validated:
+    """Validate both sheets and their links; never stops at the first problem.
+
+    ``now`` (time-zone aware) is the moment every schedule must end after; the current time by default.
+    """
     problems: list[Problem] = list(workbook.problems)
     camp_sheet, hours_sheet = workbook.campaigns, workbook.hours
     failed: set[tuple[int, str]] = set()
@@ -179,6 +188,7 @@ def validate(workbook: Workbook) -> Validated:
     # Without the name or key column every campaign and every hours row would be reported as unlinked.
     if "name" in camp_sheet.frame and "campaign" in hours_sheet.frame:
         problems += check_links(camp_sheet, hours_sheet, campaigns, hours, hours_keys, windows)
+    problems += schedule_problems(camp_sheet, campaigns, failed, now or dt.datetime.now(dt.UTC))
 
     problems.sort(key=sort_key)
     return Validated(workbook, campaigns, windows, tuple(problems), _blocked(workbook, campaigns, hours, problems))
