@@ -216,7 +216,7 @@ class _Server:
                 code = self.interrupt.exit_code or ExitCode.INTERRUPTED
                 return finish({}, code, [note], default_status=Status.SKIPPED, default_error=f"not sent: {note}")
             outcomes = _planned_outcomes(plan, compared, finish.now)
-            steps = self._steps(plan)
+            steps = self._steps(plan, compared, record=not dry_run)
             for row, step in steps.items():
                 if row in outcomes:
                     outcomes[row] = with_steps(outcomes[row], step)
@@ -286,15 +286,22 @@ class _Server:
             rounds=rounds,
         )
 
-    def _steps(self, plan: Plan) -> dict[int, Steps]:
-        """Decide every sendable row's schedule and start: new campaigns from their row, others with the server."""
+    def _steps(self, plan: Plan, compared: dict[int, Comparison | ApiError], *, record: bool) -> dict[int, Steps]:
+        """Decide every sendable row's schedule and start: new campaigns from their row, others with the server.
+
+        With ``record`` (a run), a schedule the server showed in full and the ledger lacked goes to the ledger.
+        """
         payloads = {p.row: p for p in self.checked.payloads}
         entries = self.ledger.entries(self.settings.scope, {fold_name(p.name) for p in payloads.values()})
         steps = {p.row: Steps.for_new(p) for p in plan.to_create}
-        for row, campaign in plan.existing.items():
+        for row, listed in plan.existing.items():
             payload = payloads[row]
-            target = Target(payload, campaign, created=False)
-            steps[row] = decide(target, entries.get(fold_name(payload.name)), update=self.job.update)
+            found = compared.get(row)
+            campaign = found.read if isinstance(found, Comparison) and found.read is not None else listed
+            entry = entries.get(fold_name(payload.name))
+            steps[row] = decide(Target(payload, campaign, created=False), entry, update=self.job.update)
+            if record and steps[row].learned:
+                self.ledger.scheduled(self.settings.scope, (payload.name, campaign.id), payload.schedule)
         return steps
 
     async def _send(

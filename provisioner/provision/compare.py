@@ -58,6 +58,7 @@ class Comparison:
     changes: tuple[Change, ...]
     updated_at: str | None  # the server's updatedAt when compared
     holds: dict[str, Any] | None  # the body the server is known to hold now (None: changed on the platform)
+    read: Campaign | None = None  # the campaign as read by id, when the list could not settle the row
 
 
 def _label(key: str) -> str:

@@ -352,7 +352,7 @@ class Provisioner:
                     server = await self._read(lambda: self._client.get_campaign(listed.id))
             except (RejectedError, TransientError, RateLimitedError) as exc:
                 return exc
-            result = compare(payload.body, server, last, updated_at)
+            result = replace(compare(payload.body, server, last, updated_at), read=server)
             if record and result.holds is not None:
                 where = (payload.name, server.id)
                 self._ledger.wrote(self._scope, where, self._run_id, result.holds, server.updated_at)

@@ -76,6 +76,7 @@ class Steps:
     confirm_start: bool = False  # an earlier start's reply was lost and the status shows it took: record it
     note: str | None = None  # why a row marked Start is not started
     schedule_now: str | None = None  # the campaign's schedule as this tool set it earlier, in words
+    learned: bool = False  # the server showed the row's schedule in full, and the ledger did not know it yet
 
     @classmethod
     def for_new(cls, payload: Payload) -> Steps:
@@ -108,10 +109,12 @@ def decide(target: Target, entry: Entry | None, *, update: bool) -> Steps:
     payload, campaign = target.payload, target.campaign
     ours = entry if entry is not None and entry.campaign_id == campaign.id else None
     schedule, change = _schedule_step(payload, campaign, ours, created=target.created, update=update)
-    kept = ours is not None and ours.schedule_set and schedule == "keep" and change is None
-    steps = Steps(
-        schedule, change, start=False, schedule_now=describe_schedule(ours.schedule) if kept and ours else None
-    )
+    now = payload.schedule if schedule == "keep" and change is None else None
+    if now is None and schedule == "keep" and change is None and ours is not None and ours.schedule_set:
+        now = ours.schedule  # the row has no schedule; the one this tool set earlier stays, shown in the results
+    said = describe_schedule(now) if now is not None else None
+    learned = now is not None and now == payload.schedule and (ours is None or ours.schedule != now)
+    steps = Steps(schedule, change, start=False, schedule_now=said, learned=learned)
     if not payload.start:
         return steps
     if ours is not None and ours.started_at is not None:
@@ -135,22 +138,30 @@ def _schedule_step(
     """Return what to do with a campaign's schedule, and how it differs from the sheet's (None: it does not)."""
     wanted = payload.schedule
     shown = _scheduling_shown(campaign)
+    recorded = ours.schedule if ours is not None and ours.schedule_set else None
     known = ours is not None and ours.schedule_set
     if wanted is not None:
         if created:
             return "set", None
-        if known and ours is not None and ours.schedule == wanted and shown is not False:
+        if shown is not False and ((known and recorded == wanted) or shown_schedule(campaign, wanted) == wanted):
             return "keep", None
-        server = (
-            describe_schedule(ours.schedule)
-            if known and ours is not None and shown is not False
-            else ("set on the platform" if shown else "none")
-        )
+        if known and shown is not False:
+            server = describe_schedule(recorded)
+        else:
+            server = "set on the platform" if shown else "none"
         return ("set" if update else "keep"), Change(SCHEDULE_FIELD, server, describe_schedule(wanted))
     # An empty schedule cell leaves the platform's schedule alone, unless this tool set the one it has.
-    if known and ours is not None and ours.schedule is not None and shown is not False:
-        return ("clear" if update else "keep"), Change(SCHEDULE_FIELD, describe_schedule(ours.schedule), "none")
+    if recorded is not None and shown is not False:
+        return ("clear" if update else "keep"), Change(SCHEDULE_FIELD, describe_schedule(recorded), "none")
     return "keep", None
+
+
+def shown_schedule(campaign: Campaign, like: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Return the fields of ``like`` as the campaign's record shows its schedule (a read by id), if it shows all."""
+    schedule = campaign.raw.get("schedule")
+    if not isinstance(schedule, Mapping) or not all(key in schedule for key in like):
+        return None
+    return {key: schedule[key] for key in like}
 
 
 def _scheduling_shown(campaign: Campaign) -> bool | None:
