@@ -439,3 +439,13 @@ def test_reads_suffer_only_the_faults_that_strike_before_anything_is_done(thread
         with pytest.raises(TransientError):
             call(before, read_call)
     assert sandbox_of(before).faults["error_5xx"] == 3
+
+
+def test_the_command_offers_the_scheduled_status_variant() -> None:
+    from typer.testing import CliRunner
+
+    from provisioner._cli._app import app
+
+    shown = CliRunner().invoke(app, ["sandbox", "--help"], terminal_width=200)
+    assert "--scheduled-status" in shown.output and "Ready|Scheduled" in shown.output
+    assert CliRunner().invoke(app, ["sandbox", "--scheduled-status", "Planned"]).exit_code == 2
