@@ -6,13 +6,12 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import signal
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Final
 
 import aiohttp
 
@@ -22,6 +21,7 @@ from provisioner.api.settings import Settings
 from provisioner.errors import ApiError, AuthError, ProvisionerError, RunFatal, StateError
 from provisioner.exit_codes import ExitCode, exit_code_for
 from provisioner.jobs.check import Checked, check_input
+from provisioner.jobs.interrupt import Interrupt, unless_stopped
 from provisioner.jobs.progress import ProgressDisplay, per_window
 from provisioner.logs import PRINTED, register_secret
 from provisioner.provision.compare import Comparison
@@ -38,7 +38,6 @@ from provisioner.workbook.load import Limits, input_digest
 log = logging.getLogger("provisioner.jobs.run")
 
 SettingsSource = Callable[[], Settings]
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -92,47 +91,6 @@ class JobResult:
         return self.report.summary.exit_code
 
 
-class _Interrupt:
-    """Turns SIGINT/SIGTERM into a stop request; a second signal cuts the drain short."""
-
-    def __init__(self, stop: asyncio.Event) -> None:
-        self.stop = stop
-        self.signal: signal.Signals | None = None
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[None]:
-        loop = asyncio.get_running_loop()
-        installed: list[signal.Signals] = []
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, self._on_signal, sig)
-                installed.append(sig)
-            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
-                continue
-        try:
-            yield
-        finally:
-            for sig in installed:
-                loop.remove_signal_handler(sig)
-
-    def _on_signal(self, sig: signal.Signals) -> None:
-        if self.signal is None:
-            log.warning("%s received: sending nothing new, finishing only requests in flight", sig.name)
-        self.signal = sig
-        self.stop.set()
-
-    @property
-    def exit_code(self) -> ExitCode | None:
-        if self.signal is None:
-            return None
-        return ExitCode.TERMINATED if self.signal == signal.SIGTERM else ExitCode.INTERRUPTED
-
-    def note(self, when: str) -> str:
-        """Say what the interrupt did, ``when`` naming the stage it came in."""
-        name = self.signal.name if self.signal else ""
-        return f"interrupted ({name}) {when}: rows not yet sent are 'skipped'; run again to finish"
-
-
 def run_job(job: Job, *, progress: ProgressDisplay | None = None, dry_run: bool = False) -> JobResult:
     """Run (or, with ``dry_run``, plan) a job; InputError propagates when the input cannot be read at all."""
     started = dt.datetime.now(dt.UTC)
@@ -154,7 +112,7 @@ async def _run(
             default_status=Status.SKIPPED,
             default_error="not sent: other rows of the input have problems",
         )
-    interrupt = _Interrupt(asyncio.Event())
+    interrupt = Interrupt(asyncio.Event())
     try:
         with interrupt.installed():
             async with _settings(job, checked) as settings:
@@ -175,20 +133,6 @@ async def _run(
         )
 
 
-async def _unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
-    """Return what ``work`` returns, or None at once (``work`` cancelled) when ``stop`` is set first."""
-    task = asyncio.ensure_future(work)
-    stopping = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopping.cancel()
-        if not task.done():
-            task.cancel()
-        await asyncio.gather(task, stopping, return_exceptions=True)
-    return None if task.cancelled() else task.result()
-
-
 @dataclass
 class _Server:
     """The part of a job that talks to the server: pre-flight, then the creates, both stopped by an interrupt."""
@@ -198,7 +142,7 @@ class _Server:
     settings: Settings
     ledger: Ledger
     run_id: str
-    interrupt: _Interrupt
+    interrupt: Interrupt
 
     async def run(self, finish: _Finisher, progress: ProgressDisplay | None, dry_run: bool) -> JobResult:
         """Plan, and unless ``dry_run`` create; write the results however it ends."""
@@ -212,10 +156,10 @@ class _Server:
             client = KoreClient(self.settings, session, limiter=limiter)
             engine = Provisioner(client, self.ledger, self.settings.scope, self.run_id, job.options)
             payloads = self.checked.payloads
-            plan = await _unless_stopped(engine.plan(payloads, reconcile=not dry_run), stop)
+            plan = await unless_stopped(engine.plan(payloads, reconcile=not dry_run), stop)
             compared = None
             if plan is not None:
-                compared = await _unless_stopped(engine.compare_existing(plan, payloads, record=not dry_run), stop)
+                compared = await unless_stopped(engine.compare_existing(plan, payloads, record=not dry_run), stop)
             if plan is None or compared is None:
                 note = self.interrupt.note("during the pre-flight, before anything was sent")
                 code = self.interrupt.exit_code or ExitCode.INTERRUPTED
