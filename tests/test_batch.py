@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import fcntl
+import io
+import json
 import os
 import signal
 import socket
@@ -24,6 +27,7 @@ from provisioner._cli import app
 from provisioner.exit_codes import ExitCode
 from provisioner.jobs.batch import SEVERITY, BatchResult, Disposition, claim, most_severe, run_batch
 from provisioner.jobs.run import Job
+from provisioner.logs import configure_logging
 from provisioner.names import fold_name
 from provisioner.provision.engine import RunOptions
 from provisioner.provision.ledger import Ledger
@@ -185,6 +189,39 @@ def test_invalid_unreadable_and_failing_inputs_go_to_failed_with_their_results(
     note = (outbox / "text.error.txt").read_text(encoding="utf-8")
     assert note.count("\n") == 1 and note.startswith("text.XLSX cannot be read") and "not an Excel workbook" in note
     assert stored(box) == []
+
+
+def test_the_batch_line_says_what_exit_2_meant_for_its_inputs_after_skip_invalid(
+    tmp_path: Path, threaded_sandbox: Start
+) -> None:
+    box = threaded_sandbox(sandbox_config())
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    write_book(inbox / "mixed.xlsx", [campaign(name="Good"), campaign(name="Bad", priority=9)])
+    aged(300, inbox / "mixed.xlsx")
+    skipping = jobs(tmp_path, box)
+
+    def make(path: Path, results: Path) -> Job:
+        return dataclasses.replace(skipping(path, results), options=dataclasses.replace(FAST, skip_invalid=True))
+
+    def batch_line() -> tuple[BatchResult, str]:
+        stream = io.StringIO()
+        configure_logging(log_format="json", stream=stream)
+        result = run_batch(inbox, make_job=make, clock=lambda: NOW)
+        return result, json.loads(stream.getvalue().splitlines()[-1])["message"]
+
+    result, line = batch_line()
+    sent = "some rows are invalid; the valid rows were sent (--skip-invalid)"
+    assert result.exit_code == ExitCode.INVALID and stored(box) == ["good"]
+    assert line.endswith(f"1 run: 0 done, 1 failed, 0 back in the inbox (exit 2: {sent})")
+    assert ExitCode.INVALID.meaning not in line
+
+    write_book(inbox / "again.xlsx", [campaign(name="Good 2"), campaign(name="Bad 2", priority=9)])
+    (inbox / "text.xlsx").write_text("name,priority\nA,3\n", encoding="utf-8")
+    aged(300, inbox / "again.xlsx", inbox / "text.xlsx")
+    result, line = batch_line()
+    assert result.exit_code == ExitCode.INVALID and stored(box) == ["good", "good 2"]
+    assert line.endswith(f"(exit 2: 1 input: {sent} / 1 input: {ExitCode.INVALID.meaning})")
 
 
 def test_inputs_still_changing_or_open_in_an_editor_are_left_for_a_later_run(

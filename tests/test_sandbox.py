@@ -249,7 +249,7 @@ async def test_a_campaign_is_preparing_until_the_delay_has_passed_then_ready() -
         assert fetched["status"] == "Ready"
         assert fetched["_id"] == created["id"]
         assert fetched["lname"] == created["lname"]
-        assert fetched["schedule"] == {"isSchedulingEnabled": False}
+        assert fetched["schedule"] == {"isSchedulingEnabled": False, "isRecurrenceEnabled": False}
         assert fetched["updatedAt"] > created["updatedAt"]
 
 

@@ -4,20 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import openpyxl
 import pytest
-from typer.testing import CliRunner
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from typer.testing import CliRunner, Result
 
 from provisioner._cli import app
 from provisioner.api.client import KoreClient, open_session
 from provisioner.errors import RejectedError
 from provisioner.exit_codes import ExitCode
-from provisioner.jobs.run import run_job
-from provisioner.sandbox import Sandbox, ThreadedSandbox, client_env
-from tests.helpers import read_results
-from tests.test_run import book, config, job
+from provisioner.jobs.run import Job, run_job
+from provisioner.jobs.undo import EXIT_MEANINGS, MAYBE_DELETED, UndoJob, undo_job
+from provisioner.provision.outcomes import Status
+from provisioner.sandbox import Faults, Sandbox, ThreadedSandbox, client_env, client_settings, make_app
+from provisioner.workbook import spec
+from tests.conftest import Serve
+from tests.helpers import FAST, read_results
+from tests.test_report import summary_fields
+from tests.test_run import book, config, job, wait_for
 
 Start = Callable[..., ThreadedSandbox]
 
@@ -34,12 +47,21 @@ def made(tmp_path: Path, box: ThreadedSandbox, n: int) -> Path:
     return result.results_path
 
 
-def delete(tmp_path: Path, box: ThreadedSandbox, results: Path, *options: str) -> tuple[int, str]:
+def invoke(tmp_path: Path, box: ThreadedSandbox, results: Path, *options: str) -> Result:
     assert box.server is not None
     env = client_env(box.server.url, box.config)
     state = str(tmp_path / "ledger.sqlite3")
-    outcome = CliRunner().invoke(app, ["delete", str(results), "--state", state, *options], env=env)
+    return CliRunner().invoke(app, ["delete", str(results), "--state", state, *options], env=env)
+
+
+def delete(tmp_path: Path, box: ThreadedSandbox, results: Path, *options: str) -> tuple[int, str]:
+    outcome = invoke(tmp_path, box, results, *options)
     return outcome.exit_code, outcome.output
+
+
+def deleted(results: Path) -> list[dict[str, object]]:
+    """The Results rows of the delete's own workbook."""
+    return read_results(results.with_suffix(".deleted.xlsx"))
 
 
 def test_delete_removes_exactly_the_batch_only_when_told_and_a_rerun_changes_nothing(
@@ -110,6 +132,37 @@ def test_a_delete_whose_reply_was_lost_is_confirmed_not_repeated(
     assert row["status"] == "deleted"
 
 
+async def test_a_delete_whose_reply_was_lost_and_whose_look_up_fails_is_unknown_not_resent(
+    tmp_path: Path, serve: Serve
+) -> None:
+    sandbox = Sandbox(config())
+    app = make_app(sandbox)
+    looking_fails = asyncio.Event()
+
+    @web.middleware
+    async def look_ups_fail(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if looking_fails.is_set() and request.match_info.route.name == "get":
+            return web.json_response({"status": "error", "message": "Service Unavailable"}, status=503)
+        return await handler(request)
+
+    app.middlewares.append(look_ups_fail)
+    settings = client_settings(await serve(app), sandbox.config)
+    state = tmp_path / "ledger.sqlite3"
+    made = Job(book(tmp_path, 1), lambda: settings, FAST, state_path=state, rate_limit=100_000, rate_window_s=0.2)
+    results = (await asyncio.to_thread(run_job, made)).results_path
+    assert results is not None
+    sandbox.queue_faults(["drop_after"])  # deleted, then the connection drops: the reply is lost
+    looking_fails.set()
+
+    undo = UndoJob(results, lambda: settings, confirmed=True, options=FAST, state_path=state, rate_limit=100_000)
+    result = await asyncio.to_thread(undo_job, undo)
+    (outcome,) = result.report.outcomes
+    assert outcome.status is Status.UNKNOWN and str(outcome.error).endswith(MAYBE_DELETED)
+    assert result.exit_code == ExitCode.FAILED
+    assert sandbox.requests["delete"] == 1 and sandbox.requests["get"] == FAST.retry.max_attempts
+    assert sandbox.campaigns == []
+
+
 def test_only_a_results_workbook_is_accepted(tmp_path: Path, threaded_sandbox: Start) -> None:
     box = threaded_sandbox(config())
     code, output = delete(tmp_path, box, book(tmp_path, 1))
@@ -145,3 +198,172 @@ def test_the_sandbox_starts_stops_and_deletes_as_documented(threaded_sandbox: St
 
     assert asyncio.run(calls()) == ("Active", "Active", "Stopped", stored.id, 404)
     assert sandbox.campaigns == []
+
+
+def test_delete_json_is_one_document_with_each_row_and_the_totals(tmp_path: Path, threaded_sandbox: Start) -> None:
+    box = threaded_sandbox(config())
+    sandbox = sandbox_of(box)
+    results = made(tmp_path, box, 3)
+    idle, active, gone = (str(r["campaign_id"]) for r in read_results(results))
+    sandbox.activate(active)
+    sandbox.remove(gone)
+
+    plan = invoke(tmp_path, box, results, "--json")
+    assert plan.exit_code == ExitCode.FAILED, plan.output
+    shown = json.loads(plan.stdout)
+    assert [(c["name"], c["campaign_id"], c["status"], c["action"], c["reason"]) for c in shown["campaigns"]] == [
+        ("Campaign 0000", idle, "skipped", "delete", "would be deleted"),
+        ("Campaign 0001", active, "refused", None, "refused: Active (--stop-active stops it)"),
+        ("Campaign 0002", gone, "deleted", None, "already gone; nothing to do"),
+    ]
+    assert {k: v for k, v in shown["counts"].items() if v} == {"skipped": 1, "refused": 1, "deleted": 1}
+    assert shown["exit_code"] == 1 and shown["exit_meaning"] == EXIT_MEANINGS[ExitCode.FAILED]
+    assert shown["results"] is None and shown["left_alone"] == 0
+    assert sandbox.requests["delete"] == sandbox.requests["trigger"] == 0
+
+    before = sandbox.requests_total
+    done = invoke(tmp_path, box, results, "--yes", "--stop-active", "--json")
+    assert done.exit_code == ExitCode.OK, done.output
+    shown = json.loads(done.stdout)
+    assert [(c["status"], c["action"]) for c in shown["campaigns"]] == [
+        ("deleted", "delete"),
+        ("deleted", "stop and delete"),
+        ("deleted", None),
+    ]
+    assert shown["exit_code"] == 0 and shown["exit_meaning"] == EXIT_MEANINGS[ExitCode.OK] != ExitCode.OK.meaning
+    assert shown["counts"]["deleted"] == 3 and shown["results"] == str(results.with_suffix(".deleted.xlsx"))
+    assert shown["requests"] == sandbox.requests_total - before  # every request of the delete, reads included
+    assert sandbox.requests["delete"] == 2 and sandbox.requests["trigger"] == 1
+
+
+def test_a_rerun_sends_no_delete_and_says_so_with_what_delete_exit_0_means(
+    tmp_path: Path, threaded_sandbox: Start
+) -> None:
+    box = threaded_sandbox(config())
+    sandbox = sandbox_of(box)
+    results = made(tmp_path, box, 3)
+    meaning = EXIT_MEANINGS[ExitCode.OK]
+
+    code, output = delete(tmp_path, box, results, "--yes")
+    assert code == ExitCode.OK, output
+    assert sandbox.requests["delete"] == 3 and sandbox.campaigns == []
+    assert f"3 deleted (exit 0: {meaning}) in " in output and ExitCode.OK.meaning not in output
+    book = openpyxl.load_workbook(results.with_suffix(".deleted.xlsx"))
+    assert summary_fields(book[spec.SUMMARY])["Exit code meaning"] == meaning
+
+    code, output = delete(tmp_path, box, results, "--yes", "--stop-active")
+    assert code == ExitCode.OK, output
+    assert sandbox.requests["delete"] == 3 and sandbox.requests["trigger"] == 0  # not one more write
+    assert "nothing to do: every campaign that run created is already gone; nothing was sent" in output
+    assert f"3 deleted (exit 0: {meaning})" in output
+    assert [(r["status"], r["error"]) for r in deleted(results)] == [("deleted", "already gone; nothing to do")] * 3
+
+
+# --- interrupts: a real process, a real signal, a sandbox whose replies are slow ------------------------
+
+
+def cli_delete(box: ThreadedSandbox, results: Path, tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+    """Start `provisioner delete RESULTS --yes` as a process of its own, against the test's sandbox."""
+    assert box.server is not None
+    env = {
+        **os.environ,
+        **client_env(box.server.url, box.config),
+        "PROVISIONER_STATE": str(tmp_path / "ledger.sqlite3"),
+    }
+    command = [sys.executable, "-m", "provisioner", "delete", str(results), "--yes", *args]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.slow
+def test_sigterm_lets_the_deletes_in_flight_settle_sends_no_more_and_writes_what_was_done(
+    tmp_path: Path, threaded_sandbox: Start
+) -> None:
+    box = threaded_sandbox(config(faults=Faults(slow_s=5.0)))
+    sandbox = sandbox_of(box)
+    results = made(tmp_path, box, 8)
+    sandbox.queue_faults(["slow_after"] * 4)  # the first four deletes are made, then answered 5 s late
+    process = cli_delete(box, results, tmp_path)
+    # Four workers: four deletes at the server, their replies held; the other four campaigns wait their turn.
+    wait_for(lambda: len(sandbox.campaigns) == 4, process)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+
+    assert process.returncode == ExitCode.TERMINATED, err
+    assert sandbox.requests["delete"] == 4 and len(sandbox.campaigns) == 4
+    rows = deleted(results)
+    assert sorted(str(r["status"]) for r in rows) == ["deleted"] * 4 + ["skipped"] * 4
+    left = {str(r["campaign_id"]) for r in rows if r["status"] == "skipped"}
+    assert left == {c.id for c in sandbox.campaigns}
+    assert all(
+        str(r["error"]) == "not deleted: interrupted (SIGTERM) before its delete was sent: run delete again to finish"
+        for r in rows
+        if r["status"] == "skipped"
+    )
+    assert "stopping: waiting up to 30.0 s for 4 request(s) in flight" in err
+    assert "interrupted (SIGTERM) while deleting" in err
+    assert f"4 skipped, 4 deleted (exit 143: {EXIT_MEANINGS[ExitCode.TERMINATED]})" in out
+
+    code, output = delete(tmp_path, box, results, "--yes")  # the rerun finishes the job
+    assert code == ExitCode.OK, output
+    assert sandbox.campaigns == [] and sandbox.requests["delete"] == 8
+
+
+@pytest.mark.slow
+def test_sigint_while_the_server_is_read_sends_nothing_and_says_so(tmp_path: Path, threaded_sandbox: Start) -> None:
+    box = threaded_sandbox(config(page_cap=1))
+    sandbox = sandbox_of(box)
+    results = made(tmp_path, box, 2)
+    before = sandbox.requests_total
+    # A page a request, a request a minute: the second page of the list waits on the delete's own limiter.
+    process = cli_delete(box, results, tmp_path, "--rate-limit", "1")
+    wait_for(lambda: sandbox.requests_total > before, process)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+
+    assert process.returncode == ExitCode.INTERRUPTED, err
+    assert sandbox.requests["delete"] == 0 and len(sandbox.campaigns) == 2
+    assert "interrupted (SIGINT) while reading the server's campaigns: nothing was sent" in err
+    assert [r["status"] for r in deleted(results)] == ["skipped"] * 2
+    assert f"(exit 130: {EXIT_MEANINGS[ExitCode.INTERRUPTED]})" in out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("answering", [True, False], ids=["look-up-answered", "server-gone"])
+def test_a_second_signal_cuts_a_delete_short_and_a_look_up_settles_it(tmp_path: Path, answering: bool) -> None:
+    # Started here, not by the fixture: one case stops it while the delete is in flight.
+    box = ThreadedSandbox(config(faults=Faults(slow_s=60.0)))
+    box.__enter__()
+    serving = True
+    try:
+        sandbox = sandbox_of(box)
+        results = made(tmp_path, box, 1)
+        sandbox.queue_faults(["slow_after"])  # deleted at once, answered after a minute
+        process = cli_delete(box, results, tmp_path)
+        wait_for(lambda: not sandbox.campaigns, process)
+        process.send_signal(signal.SIGINT)
+        assert process.stderr is not None
+        for line in iter(process.stderr.readline, ""):
+            if "stopping: waiting up to 30.0 s for 1 request(s) in flight" in line:
+                break
+        else:
+            pytest.fail("the delete ended without waiting for its request in flight")
+        if not answering:
+            box.__exit__()
+            serving = False
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=120)
+    finally:
+        if serving:
+            box.__exit__()
+
+    assert process.returncode == ExitCode.INTERRUPTED, err
+    (row,) = deleted(results)
+    if answering:
+        assert (row["status"], row["error"]) == (
+            "deleted",
+            "its delete was cut short by the interrupt; a look-up found it gone",
+        )
+        assert sandbox.requests["get"] == 1 and sandbox.requests["delete"] == 1
+    else:
+        assert row["status"] == "unknown" and "it may or may not be deleted" in str(row["error"])
+    assert f"(exit 130: {EXIT_MEANINGS[ExitCode.INTERRUPTED]})" in out

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 from provisioner.exit_codes import ExitCode
+from provisioner.jobs import undo
 
 _ALL_RUN_CODES: Final = tuple(ExitCode)
 _SENDING_INVALID: Final = (
@@ -36,14 +37,7 @@ COMMAND_EXITS: Final[dict[str, dict[ExitCode, str | None]]] = {
         **dict.fromkeys(_ALL_RUN_CODES[1:]),
         ExitCode.INVALID: _SENDING_INVALID,
     },
-    "delete": {
-        ExitCode.OK: "every campaign the run created is deleted, or would be (without --yes)",
-        ExitCode.FAILED: "some were refused (Active without --stop-active, or their id now carries another name) "
-        "or failed at the API",
-        ExitCode.INVALID: "RESULTS is not a readable results workbook",
-        ExitCode.CONFIG: None,
-        ExitCode.BUSY: "a run is using the ledger",
-    },
+    "delete": dict(undo.EXIT_MEANINGS),  # the job says what its codes mean: its closing line says it too
     "validate": {
         ExitCode.OK: "the input is valid",
         ExitCode.INVALID: "the input is invalid or unreadable",

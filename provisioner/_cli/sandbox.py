@@ -20,7 +20,7 @@ from provisioner.exit_codes import ExitCode, exit_code_for
 from provisioner.jobs.check import check_input
 from provisioner.logs import configure_logging
 from provisioner.sandbox import STATE_PATH, Faults, RunningSandbox, SandboxConfig, client_env, serve
-from provisioner.sandbox.config import ContactListMethod, ListIdField, Paging
+from provisioner.sandbox.config import ContactListMethod, ListIdField, Paging, ScheduledStatus
 
 DEFAULT_PORT: Final = 8787
 _FAULT_KEYS: Final = tuple(f.name for f in dataclasses.fields(Faults))
@@ -77,7 +77,10 @@ def sandbox_command(
     ] = endpoints.DEFAULT_RATE_PER_MINUTE,
     latency_ms: Annotated[float, typer.Option(min=0, help="Delay added to every accepted request.")] = 0.0,
     ready_after: Annotated[
-        float, typer.Option(metavar="S", min=0, help="Seconds a new campaign stays Preparing.")
+        float,
+        typer.Option(
+            metavar="S", min=0, help="Seconds a new campaign stays Preparing (status, list, get; start refused)."
+        ),
     ] = 2.0,
     contact_lists: Annotated[
         str | None,
@@ -136,6 +139,10 @@ def sandbox_command(
             help="Before each list call, other writers create N campaigns and delete the N oldest of theirs.",
         ),
     ] = 0,
+    scheduled_status: Annotated[
+        ScheduledStatus,
+        typer.Option(help="The status a Ready campaign with an enabled schedule shows: Ready, or Scheduled."),
+    ] = "Ready",
 ) -> None:
     """Serve a local sandbox of the vendor's Campaign Management v2 API on 127.0.0.1 until Ctrl-C.
 
@@ -149,7 +156,7 @@ def sandbox_command(
     the INPUT files plus every name a create has used, and tells provisioner that any name will do,
     so plan and run refuse no row for its lists. Each request served is logged to
     standard error (method, path, status, milliseconds); GET /__sandbox__/state shows the stored
-    campaigns and the counters as JSON.
+    campaigns and the counters (starts per campaign among them) as JSON.
 
     Example: provisioner sandbox campaigns.xlsx --rate-limit 30 --fault drop_after=0.05 --seed 7
     """
@@ -178,6 +185,7 @@ def sandbox_command(
             contact_list_method=contact_list_method,
             clock_skew_s=clock_skew,
             churn_per_list_call=churn,
+            scheduled_status=scheduled_status,
             log_requests=True,
         )
     except ValueError as exc:  # settings that contradict each other, e.g. a window of 0 days

@@ -31,6 +31,7 @@ import os
 import secrets
 import socket
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -41,7 +42,8 @@ from provisioner.errors import ConfigError, InputError, LedgerBusyError, StateEr
 from provisioner.exit_codes import ExitCode
 from provisioner.jobs.run import RESULTS_SUFFIX, Job, closing_fields, results_stem, run_job
 from provisioner.provision import locks
-from provisioner.report.workbook import console_summary
+from provisioner.report.workbook import console_summary, exit_meaning
+from provisioner.words import counted
 from provisioner.workbook import spec
 from provisioner.workbook.load import csv_sheets
 
@@ -89,6 +91,7 @@ class Processed:
     disposition: Disposition
     input_path: Path  # where the input is now: in done/ or failed/, or back in the inbox
     results_path: Path | None  # the results workbook, the error note of an unreadable input, or None
+    meaning: str  # what its exit code means for this input (exit 2 after --skip-invalid: the valid rows were sent)
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,15 @@ class BatchResult:
     def exit_code(self) -> ExitCode:
         """Return BUSY when the inbox was busy, else the most severe exit of the inputs run (OK for none)."""
         return ExitCode.BUSY if self.busy else most_severe(p.exit_code for p in self.processed)
+
+    @property
+    def meaning(self) -> str:
+        """Say what the batch's exit code means here: what it meant for the inputs that exited with it."""
+        code = self.exit_code
+        meanings = Counter(p.meaning for p in self.processed if p.exit_code is code)
+        if len(meanings) <= 1:
+            return next(iter(meanings), code.meaning)
+        return " / ".join(f"{counted(n, 'input')}: {meaning}" for meaning, n in meanings.items())
 
 
 def most_severe(codes: Iterable[ExitCode]) -> ExitCode:
@@ -332,7 +344,7 @@ def _process(
             "disposition": str(disposition),
         },
     )
-    return Processed(claimed.name, code, disposition, moved, written)
+    return Processed(claimed.name, code, disposition, moved, written, exit_meaning(result.report))
 
 
 def _keep_earlier(results: Path, stem: str) -> Path | None:
@@ -369,7 +381,7 @@ def _unreadable(
         note,
         moved,
     )
-    return Processed(claimed.name, code, Disposition.FAILED, moved, note)
+    return Processed(claimed.name, code, Disposition.FAILED, moved, note, code.meaning)
 
 
 def _variant(stem: str, suffix: str, stamp: str, n: int) -> str:
@@ -455,5 +467,5 @@ def _log_batch(result: BatchResult) -> None:
         counts[Disposition.RETRY],
         later,
         int(code),
-        code.meaning,
+        result.meaning,
     )

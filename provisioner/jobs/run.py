@@ -6,14 +6,13 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import signal
 import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Final
 
 import aiohttp
 
@@ -23,6 +22,7 @@ from provisioner.api.settings import Settings
 from provisioner.errors import ApiError, AuthError, ProvisionerError, RunFatal, StateError
 from provisioner.exit_codes import ExitCode, exit_code_for
 from provisioner.jobs.check import Checked, check_input
+from provisioner.jobs.interrupt import Interrupt
 from provisioner.jobs.progress import ProgressDisplay, per_window
 from provisioner.logs import PRINTED, register_secret
 from provisioner.names import fold_name
@@ -41,7 +41,6 @@ from provisioner.workbook.load import Limits, input_digest
 log = logging.getLogger("provisioner.jobs.run")
 
 SettingsSource = Callable[[], Settings]
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -98,47 +97,6 @@ class JobResult:
         return self.report.summary.exit_code
 
 
-class _Interrupt:
-    """Turns SIGINT/SIGTERM into a stop request; a second signal cuts the drain short."""
-
-    def __init__(self, stop: asyncio.Event) -> None:
-        self.stop = stop
-        self.signal: signal.Signals | None = None
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[None]:
-        loop = asyncio.get_running_loop()
-        installed: list[signal.Signals] = []
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, self._on_signal, sig)
-                installed.append(sig)
-            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
-                continue
-        try:
-            yield
-        finally:
-            for sig in installed:
-                loop.remove_signal_handler(sig)
-
-    def _on_signal(self, sig: signal.Signals) -> None:
-        if self.signal is None:
-            log.warning("%s received: sending nothing new, finishing only requests in flight", sig.name)
-        self.signal = sig
-        self.stop.set()
-
-    @property
-    def exit_code(self) -> ExitCode | None:
-        if self.signal is None:
-            return None
-        return ExitCode.TERMINATED if self.signal == signal.SIGTERM else ExitCode.INTERRUPTED
-
-    def note(self, when: str) -> str:
-        """Say what the interrupt did, ``when`` naming the stage it came in."""
-        name = self.signal.name if self.signal else ""
-        return f"interrupted ({name}) {when}: rows not yet sent are 'skipped'; run again to finish"
-
-
 def run_job(job: Job, *, progress: ProgressDisplay | None = None, dry_run: bool = False) -> JobResult:
     """Run (or, with ``dry_run``, plan) a job; InputError propagates when the input cannot be read at all."""
     started = dt.datetime.now(dt.UTC)
@@ -160,7 +118,7 @@ async def _run(
             default_status=Status.SKIPPED,
             default_error="not sent: other rows of the input have problems",
         )
-    interrupt = _Interrupt(asyncio.Event())
+    interrupt = Interrupt(asyncio.Event())
     try:
         with interrupt.installed():
             async with _settings(job, checked) as settings:
@@ -190,7 +148,7 @@ class _Server:
     settings: Settings
     ledger: Ledger
     run_id: str
-    interrupt: _Interrupt
+    interrupt: Interrupt
 
     async def run(self, finish: _Finisher, progress: ProgressDisplay | None, dry_run: bool) -> JobResult:
         """Plan, and unless ``dry_run`` create; write the results however it ends."""

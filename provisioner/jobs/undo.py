@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final, Literal, TypeVar
@@ -20,18 +22,21 @@ from provisioner import __version__
 from provisioner.api.campaign import Campaign
 from provisioner.api.client import KoreClient, open_session
 from provisioner.api.settings import Settings
-from provisioner.errors import ApiError, ConfigError, RejectedError, RunFatal
+from provisioner.errors import ApiError, AuthError, ConfigError, RejectedError, RunFatal, TLSError
 from provisioner.exit_codes import ExitCode
+from provisioner.jobs.interrupt import Interrupt
 from provisioner.logs import register_secret
 from provisioner.names import fold_name
-from provisioner.provision.engine import RunOptions
+from provisioner.provision.engine import RunOptions, unless_stopped
 from provisioner.provision.ledger import Ledger, default_path
-from provisioner.provision.limiter import RollingWindowLimiter
+from provisioner.provision.limiter import RollingWindowLimiter, on_grant
 from provisioner.provision.outcomes import Report, RowOutcome, RunSummary, Status
 from provisioner.provision.retry import CREATE_RETRYABLE, READ_RETRYABLE, UPDATE_RETRYABLE, call_with_retries
 from provisioner.report.workbook import write_report
 from provisioner.workbook.load import Limits, input_digest
 from provisioner.workbook.load.results import ResultRow, read_result_rows
+
+log = logging.getLogger("provisioner.jobs.undo")
 
 T = TypeVar("T")
 
@@ -43,6 +48,30 @@ OURS: Final = "created"
 DELETE_RETRYABLE: Final = CREATE_RETRYABLE
 #: Stopping a stopped campaign changes nothing, so a stop is retried like an update.
 STOP_RETRYABLE: Final = UPDATE_RETRYABLE
+#: Failures that prove the server did not act on a request: a delete that failed so was not made.
+UNREAD: Final[tuple[type[ApiError], ...]] = (*DELETE_RETRYABLE, AuthError, TLSError)
+
+#: What to do after a delete that stopped midway.
+DELETE_AGAIN: Final = "run delete again to finish"
+NOTHING_SENT: Final = f"nothing was sent; {DELETE_AGAIN}"
+NOT_YET: Final = f"the campaigns not yet deleted are 'skipped'; {DELETE_AGAIN}"
+#: Said of a campaign whose delete may or may not have happened.
+MAYBE_DELETED: Final = f"it may or may not be deleted (the look-up that would tell failed); {DELETE_AGAIN}"
+
+#: What an interrupted delete did, and what to do next.
+AFTER_INTERRUPT: Final = (
+    "nothing more was sent, the deletes in flight settled; with --yes, RESULTS.deleted.xlsx says which are gone"
+)
+#: What each exit code means when a delete ends with it (None: the code's general meaning).
+EXIT_MEANINGS: Final[Mapping[ExitCode, str | None]] = {
+    ExitCode.OK: "every campaign the run created is deleted, or would be (without --yes)",
+    ExitCode.FAILED: "some were refused (Active without --stop-active, or their id now carries another name), "
+    "failed at the API, or may or may not be deleted (unknown)",
+    ExitCode.INVALID: "RESULTS is not a readable results workbook",
+    ExitCode.CONFIG: None,
+    ExitCode.BUSY: "a run is using the ledger",
+    **{code: f"{code.meaning}: {AFTER_INTERRUPT}" for code in (ExitCode.INTERRUPTED, ExitCode.TERMINATED)},
+}
 
 Action = Literal["delete", "stop and delete"]
 
@@ -82,69 +111,123 @@ class UndoResult:
         """Return the exit code the delete ends with."""
         return self.report.summary.exit_code
 
+    @property
+    def meaning(self) -> str:
+        """Say what the delete's exit code means for a delete."""
+        return exit_meaning(self.exit_code)
+
+
+def exit_meaning(code: ExitCode) -> str:
+    """Say what ``code`` means when a delete ends with it."""
+    return EXIT_MEANINGS.get(code) or code.meaning
+
 
 def undo_job(job: UndoJob) -> UndoResult:
-    """Plan, and with ``job.confirmed`` carry out, the delete of a results workbook's created campaigns."""
+    """Plan, and with ``job.confirmed`` carry out, the delete of a results workbook's created campaigns.
+
+    SIGINT and SIGTERM stop it: nothing more is sent, deletes in flight settle (or, cut short, are looked up),
+    and the results workbook records what was done; the exit code is then 130 or 143.
+    """
+    return asyncio.run(_undo_job(job))
+
+
+async def _undo_job(job: UndoJob) -> UndoResult:
     started = dt.datetime.now(dt.UTC)
-    rows = read_result_rows(job.results_path, job.limits)
-    ours = [r for r in rows if r.status == OURS and r.campaign_id]
-    settings = job.settings()
-    register_secret(settings.client_secret)
-    with Ledger(job.state_path or default_path(), lock=job.confirmed) as ledger:
-        outcomes, actions, requests = asyncio.run(_Undo(job, settings, ledger).run(ours))
-    failed = any(o.status in (Status.REFUSED, Status.FAILED) for o in outcomes)
-    summary = RunSummary(
-        run_id=uuid.uuid4().hex[:12],
-        command="delete",
-        input_name=job.results_path.name,
-        input_sha256=input_digest(job.results_path),
-        started=started,
-        finished=dt.datetime.now(dt.UTC),
-        exit_code=ExitCode.FAILED if failed else ExitCode.OK,
-        tool_version=__version__,
-        host=settings.host,
-        account_id=settings.account_id,
-        stream_id=settings.stream_id,
-        notes=() if job.confirmed else ("plan only: nothing was sent (pass --yes to delete)",),
-    )
-    report = Report(summary, outcomes, ())
-    path = write_report(job.out_path, report, None) if job.confirmed else None
-    return UndoResult(report, actions, len(rows) - len(ours), requests, path)
+    interrupt = Interrupt()
+    with interrupt.installed():
+        rows = read_result_rows(job.results_path, job.limits)
+        ours = [r for r in rows if r.status == OURS and r.campaign_id]
+        settings = job.settings()
+        register_secret(settings.client_secret)
+        with Ledger(job.state_path or default_path(), lock=job.confirmed) as ledger:
+            undo = _Undo(job, settings, ledger, interrupt)
+            outcomes = await undo.run(ours)
+        # Skipped rows are those a plan would delete, or (interrupted) did not: neither is a failure of its own.
+        failing = {Status.REFUSED, Status.FAILED, Status.UNKNOWN}
+        failed = any(o.status in failing for o in outcomes)
+        code = interrupt.exit_code or (ExitCode.FAILED if failed else ExitCode.OK)
+        summary = RunSummary(
+            run_id=uuid.uuid4().hex[:12],
+            command="delete",
+            input_name=job.results_path.name,
+            input_sha256=input_digest(job.results_path),
+            started=started,
+            finished=dt.datetime.now(dt.UTC),
+            exit_code=code,
+            tool_version=__version__,
+            host=settings.host,
+            account_id=settings.account_id,
+            stream_id=settings.stream_id,
+            notes=tuple(undo.notes),
+        )
+        report = Report(summary, outcomes, ())
+        path = write_report(job.out_path, report, None, meaning=exit_meaning(code)) if job.confirmed else None
+    return UndoResult(report, undo.actions, len(rows) - len(ours), undo.requests, path)
+
+
+def _nothing_to_send(outcomes: dict[int, RowOutcome]) -> str:
+    """Say why a delete sent nothing: the run created no campaign, or each is gone already or refused."""
+    if not outcomes:
+        return "nothing to do: that run created no campaign; nothing was sent"
+    if all(o.status is Status.DELETED for o in outcomes.values()):
+        return "nothing to do: every campaign that run created is already gone; nothing was sent"
+    return "nothing was sent: the campaigns that run created are already gone or refused (each row says why)"
+
+
+@dataclass
+class _Sending:
+    """What has gone out for one campaign, so a stop that catches it midway can tell what may have happened."""
+
+    in_flight: bool = False  # a stop or delete of it is at the server, unanswered
+    stopped: bool = False  # its stop was answered: it is no longer Active
+    delete_sent: bool = False  # a delete of it may have reached the server
+
+
+class _Stopping(Exception):
+    """Raised instead of sending a stop or delete once the job is stopping."""
 
 
 class _Undo:
     """The part of a delete that talks to the server."""
 
-    def __init__(self, job: UndoJob, settings: Settings, ledger: Ledger) -> None:
+    def __init__(self, job: UndoJob, settings: Settings, ledger: Ledger, interrupt: Interrupt) -> None:
         self._job = job
         self._settings = settings
         self._ledger = ledger
+        self._interrupt = interrupt
         self._limiter = RollingWindowLimiter(job.rate_limit or settings.rate_limit, window_s=job.rate_window_s)
+        self.actions: dict[int, Action] = {}  # row -> what to send for it (set once the server is read)
+        self.notes: list[str] = []
 
-    async def run(self, rows: list[ResultRow]) -> tuple[list[RowOutcome], dict[int, Action], int]:
+    @property
+    def requests(self) -> int:
+        """Return the requests sent so far."""
+        return self._limiter.stats.grants
+
+    async def run(self, rows: list[ResultRow]) -> list[RowOutcome]:
         """Reconcile ``rows`` with the server; unless only planning, send the deletes they call for."""
+        if not self._job.confirmed:
+            self.notes.append("plan only: nothing was sent (pass --yes to delete)")
         async with open_session(self._settings, limit=self._job.options.concurrency * 2) as session:
             client = KoreClient(self._settings, session, limiter=self._limiter)
             try:
-                server = await self._server(client)
+                server = await unless_stopped(self._server(client), self._interrupt.stop)
             except ApiError as exc:
                 raise RunFatal(f"the server's campaigns could not be read, so nothing was deleted: {exc}") from exc
+            if server is None:
+                self.notes.append(self._interrupt.note("while reading the server's campaigns", NOTHING_SENT))
+                why = f"not deleted: {self._interrupt.note('before it was looked up', DELETE_AGAIN)}"
+                return [_outcome(row, Status.SKIPPED, error=why) for row in rows]
             decided = [_decide(row, server.get(row.campaign_id or ""), self._job.stop_active) for row in rows]
-            actions = {row.row: action for row, (_, action) in zip(rows, decided, strict=True) if action}
+            self.actions = {row.row: action for row, (_, action) in zip(rows, decided, strict=True) if action}
             outcomes = {o.row: o for o, _ in decided}
-            if self._job.confirmed and actions:
-                pending = asyncio.Queue[ResultRow]()
-                for row in rows:
-                    if row.row in actions:
-                        pending.put_nowait(row)
-
-                async def worker() -> None:
-                    while not pending.empty():
-                        row = pending.get_nowait()
-                        outcomes[row.row] = await self._delete(client, row, actions[row.row])
-
-                await asyncio.gather(*(worker() for _ in range(self._job.options.concurrency)))
-        return [outcomes[r.row] for r in rows], actions, self._limiter.stats.grants
+            if self._job.confirmed and self.actions:
+                outcomes.update(await self._delete_all(client, [r for r in rows if r.row in self.actions]))
+                if self._interrupt.exit_code is not None:
+                    self.notes.append(self._interrupt.note("while deleting", NOT_YET))
+            elif self._job.confirmed:
+                self.notes.append(_nothing_to_send(outcomes))
+        return [outcomes[r.row] for r in rows]
 
     async def _server(self, client: KoreClient) -> dict[str, Campaign]:
         listing = await client.list_all_campaigns(lambda page: self._retried(page, READ_RETRYABLE))
@@ -153,14 +236,97 @@ class _Undo:
     async def _retried(self, attempt: Callable[[], Awaitable[T]], retry_on: tuple[type[ApiError], ...]) -> T:
         return await call_with_retries(attempt, retry_on=retry_on, policy=self._job.options.retry)
 
-    async def _delete(self, client: KoreClient, row: ResultRow, action: Action) -> RowOutcome:
+    async def _delete_all(self, client: KoreClient, rows: list[ResultRow]) -> dict[int, RowOutcome]:
+        """Delete ``rows`` with ``concurrency`` workers until done or stopped; a stop lets those in flight settle.
+
+        On a stop, workers with nothing at the server are cancelled at once; those with a stop or delete at
+        the server get up to ``drain_timeout_s`` (until a second signal) to hear its answer, and send nothing
+        after it. A row cut short whose delete may have arrived is looked up; rows never sent are ``skipped``.
+        """
+        queue = deque(rows)
+        outcomes: dict[int, RowOutcome] = {}
+        doing: dict[asyncio.Task[None] | None, tuple[ResultRow, _Sending]] = {}
+        stop = self._interrupt.stop
+
+        async def worker() -> None:
+            task = asyncio.current_task()
+            while queue and not stop.is_set():
+                row = queue.popleft()
+                doing[task] = (row, sending := _Sending())
+                outcomes[row.row] = await self._delete(client, row, self.actions[row.row], sending)
+                del doing[task]
+
+        workers = [asyncio.create_task(worker()) for _ in range(max(1, self._job.options.concurrency))]
+        everything = asyncio.gather(*workers, return_exceptions=True)
+        await unless_stopped(asyncio.wait({everything}), stop)
+        if everything.done():
+            for ended in everything.result():
+                if isinstance(ended, BaseException):
+                    raise ended  # a failure that ends the whole delete (credentials, TLS)
+            return outcomes
+        await self._drain(workers, doing)
+        for row, sending in doing.values():
+            outcomes[row.row] = await self._cut_short(client, row, sending)
+        for row in queue:
+            outcomes[row.row] = _outcome(row, Status.SKIPPED, error=self._not_sent(_Sending()))
+        return outcomes
+
+    async def _drain(
+        self, workers: list[asyncio.Task[None]], doing: dict[asyncio.Task[None] | None, tuple[ResultRow, _Sending]]
+    ) -> None:
+        """Cancel the workers with nothing at the server; give the others a bounded time to hear their answer."""
+        in_flight = {task for task in workers if task in doing and doing[task][1].in_flight}
+        for task in set(workers) - in_flight:
+            task.cancel()
+        if in_flight:
+            seconds = self._job.options.drain_timeout_s
+            log.warning(
+                "stopping: waiting up to %s s for %d request(s) in flight (a second Ctrl-C or SIGTERM stops waiting)",
+                seconds,
+                len(in_flight),
+            )
+            await unless_stopped(asyncio.wait(in_flight, timeout=seconds), self._interrupt.hurry)
+            for task in in_flight:
+                task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+
+    async def _write(self, call: Callable[[], Awaitable[T]], sending: _Sending, *, delete: bool) -> T:
+        """Send one stop or delete, unless the job is stopping; note while it is at the server."""
+        if self._interrupt.stop.is_set():
+            raise _Stopping
+
+        sent_before = sending.delete_sent
+
+        def granted() -> None:
+            sending.in_flight = True
+            sending.delete_sent = sending.delete_sent or delete
+
+        with on_grant(granted):
+            try:
+                return await call()
+            except UNREAD:
+                sending.delete_sent = sent_before  # the server did not act on it
+                raise
+            finally:
+                sending.in_flight = False
+
+    async def _delete(self, client: KoreClient, row: ResultRow, action: Action, sending: _Sending) -> RowOutcome:
         """Stop (if asked) and delete one campaign; confirm with a GET a delete that may or may not have happened."""
         campaign_id = row.campaign_id or ""
-        done = RowOutcome(row.row, row.name, Status.DELETED, campaign_id, finished_at=dt.datetime.now(dt.UTC))
+        done = _outcome(row, Status.DELETED)
         try:
             if action == "stop and delete":
-                await self._retried(lambda: client.stop_campaign(campaign_id), STOP_RETRYABLE)
-            await self._retried(lambda: client.delete_campaign(campaign_id), DELETE_RETRYABLE)
+                await self._retried(
+                    lambda: self._write(lambda: client.stop_campaign(campaign_id), sending, delete=False),
+                    STOP_RETRYABLE,
+                )
+                sending.stopped = True
+            await self._retried(
+                lambda: self._write(lambda: client.delete_campaign(campaign_id), sending, delete=True),
+                DELETE_RETRYABLE,
+            )
+        except _Stopping:
+            return await self._cut_short(client, row, sending)
         except RejectedError as exc:
             if exc.status == 404:
                 return replace(done, note="it was already gone")
@@ -168,20 +334,48 @@ class _Undo:
         except RunFatal:
             raise
         except ApiError as exc:
-            if not await self._gone(client, campaign_id):
+            gone = await self._gone(client, campaign_id, retry=True)
+            if gone is None:
+                return replace(done, status=Status.UNKNOWN, error=f"{exc}: {MAYBE_DELETED}")
+            if not gone:
                 return replace(done, status=Status.FAILED, error=f"not deleted ({exc}); it is still there: rerun")
             done = replace(done, note="confirmed deleted by a look-up after the reply was lost")
         self._forget(row)
         return done
 
-    async def _gone(self, client: KoreClient, campaign_id: str) -> bool:
-        """Tell whether a campaign is absent from the server (a 404 on GET)."""
+    async def _cut_short(self, client: KoreClient, row: ResultRow, sending: _Sending) -> RowOutcome:
+        """Return the outcome of a campaign the stop caught midway: looked up if its delete may have arrived."""
+        if not sending.delete_sent:
+            return _outcome(row, Status.SKIPPED, error=self._not_sent(sending))
+        gone = await self._gone(client, row.campaign_id or "", retry=False)
+        if gone is None:
+            return _outcome(row, Status.UNKNOWN, error=f"its delete was cut short by the interrupt: {MAYBE_DELETED}")
+        if gone:
+            self._forget(row)
+            return _outcome(
+                row, Status.DELETED, note="its delete was cut short by the interrupt; a look-up found it gone"
+            )
+        why = f"not deleted: its delete was cut short by the interrupt and it is still there; {DELETE_AGAIN}"
+        return _outcome(row, Status.SKIPPED, error=why)
+
+    def _not_sent(self, sending: _Sending) -> str:
+        """Say why a campaign was not deleted when the job stopped before its delete went out."""
+        stopped = " (it was stopped, so it no longer dials)" if sending.stopped else ""
+        return f"not deleted{stopped}: {self._interrupt.note('before its delete was sent', DELETE_AGAIN)}"
+
+    async def _gone(self, client: KoreClient, campaign_id: str, *, retry: bool) -> bool | None:
+        """Tell whether a campaign is absent from the server (a 404 on GET); None when the look-up failed."""
+
+        def look() -> Awaitable[Campaign]:
+            return client.get_campaign(campaign_id)
+
         try:
-            await self._retried(lambda: client.get_campaign(campaign_id), READ_RETRYABLE)
+            await (self._retried(look, READ_RETRYABLE) if retry else look())
         except RejectedError as exc:
-            if exc.status == 404:
-                return True
-            raise
+            return True if exc.status == 404 else None
+        except ApiError as exc:
+            log.warning("%s: the look-up that would tell whether it is deleted failed: %s", campaign_id, exc)
+            return None
         return False
 
     def _forget(self, row: ResultRow) -> None:
@@ -191,6 +385,13 @@ class _Undo:
         entry = self._ledger.entries(scope, [lname]).get(lname)
         if entry is not None and entry.campaign_id == row.campaign_id:
             self._ledger.forget(scope, lname)
+
+
+def _outcome(row: ResultRow, status: Status, *, error: str | None = None, note: str | None = None) -> RowOutcome:
+    """Return a row's outcome as the delete ends it, stamped now."""
+    return RowOutcome(
+        row.row, row.name, status, row.campaign_id, error=error, note=note, finished_at=dt.datetime.now(dt.UTC)
+    )
 
 
 def _decide(row: ResultRow, campaign: Campaign | None, stop_active: bool) -> tuple[RowOutcome, Action | None]:

@@ -127,8 +127,11 @@ _CHART_TITLE: Final = "Campaigns by status"
 _Cell = Styled[_Look] | str | int | float | None  # a cell as made by _Cells: styled, or a plain value
 
 
-def write_report(path: Path, report: Report, workbook: InputWorkbook | None) -> Path:
-    """Write the results workbook to ``path`` atomically, replacing any file there, and return ``path``."""
+def write_report(path: Path, report: Report, workbook: InputWorkbook | None, *, meaning: str | None = None) -> Path:
+    """Write the results workbook to ``path`` atomically, replacing any file there, and return ``path``.
+
+    ``meaning`` says what the exit code means for the command that wrote it (default: :func:`exit_meaning`).
+    """
     book = Workbook(write_only=True)
     # Per report, not per process: a secret registered since the last report must be masked in this one.
     clean: Callable[[str], tuple[str, bool]] = lru_cache(maxsize=_SCRUB_CACHE)(_clean)
@@ -136,7 +139,7 @@ def write_report(path: Path, report: Report, workbook: InputWorkbook | None) -> 
     def cells(title: str) -> _Cells:
         return _Cells(book.create_sheet(title), clean)
 
-    _write_summary(cells(spec.SUMMARY), report)
+    _write_summary(cells(spec.SUMMARY), report, meaning or exit_meaning(report))
     streams: dict[Any, Stream[_Look]] = {}  # sheet -> its data rows
     if report.outcomes:
         results = cells(spec.RESULTS)
@@ -159,8 +162,11 @@ _STATUS_SAID: Final = {
 }
 
 
-def console_summary(report: Report, results: Path | None = None) -> str:
-    """Say in one line how the run went: counts per status, problems, exit code, duration, results file."""
+def console_summary(report: Report, results: Path | None = None, *, meaning: str | None = None) -> str:
+    """Say in one line how the run went: counts per status, problems, exit code, duration, results file.
+
+    ``meaning`` says what the exit code means for the command that ran (default: :func:`exit_meaning`).
+    """
     summary = report.summary
     counts = [f"{n} {_STATUS_SAID.get(status, status)}" for status, n in count_statuses(report.outcomes).items() if n]
     if started := started_by(report):
@@ -168,7 +174,7 @@ def console_summary(report: Report, results: Path | None = None) -> str:
     done = ", ".join(counts + _problem_counts(report.problems)) or "nothing to do"
     code = summary.exit_code
     took = human_duration(summary.duration_s)
-    line = f"{summary.input_name}: {done} (exit {int(code)}: {exit_meaning(report)}) in {took}"
+    line = f"{summary.input_name}: {done} (exit {int(code)}: {meaning or exit_meaning(report)}) in {took}"
     if results is not None:
         line += f" → {results}"
     return scrub(" ".join(line.splitlines()))
@@ -283,11 +289,11 @@ def _clean(text: str) -> tuple[str, bool]:
 # --- sheets ---------------------------------------------------------------------------------------
 
 
-def _write_summary(cells: _Cells, report: Report) -> None:
+def _write_summary(cells: _Cells, report: Report, meaning: str) -> None:
     """Write the run's facts, then (when there are outcomes) the count per status and its chart."""
     sheet = cells.sheet
     rows: list[list[_Cell]] = [cells.header(("Field", "Value"), _RESULT_HEADER)]
-    for key, value in _summary_fields(report):
+    for key, value in _summary_fields(report, meaning):
         shown = cells.text(value, _WRAP) if isinstance(value, str) else (value, _LEFT)
         rows.append([cells.text(key, _BOLD), shown])
     cells.size_columns(rows, wide={1})
@@ -305,7 +311,7 @@ def _write_summary(cells: _Cells, report: Report) -> None:
     sheet.add_chart(_status_chart(sheet, first, first + len(counts) - 1), f"A{first + len(counts) + 2}")
 
 
-def _summary_fields(report: Report) -> list[tuple[str, str | int | float | None]]:
+def _summary_fields(report: Report, meaning: str) -> list[tuple[str, str | int | float | None]]:
     """Return the Summary sheet's key/value lines."""
     summary = report.summary
     return [
@@ -321,7 +327,7 @@ def _summary_fields(report: Report) -> list[tuple[str, str | int | float | None]
         ("Stream ID", summary.stream_id),
         ("Tool version", summary.tool_version),
         ("Exit code", int(summary.exit_code)),
-        ("Exit code meaning", exit_meaning(report)),
+        ("Exit code meaning", meaning),
         ("Campaigns started", started_by(report)),
         ("Problems", ", ".join(_problem_counts(report.problems)) or "none"),
         ("Notes", "\n".join(summary.notes)),

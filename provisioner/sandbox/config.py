@@ -34,6 +34,9 @@ LIST_ID_FIELDS: Final[tuple[ListIdField, ...]] = get_args(ListIdField)
 #: The HTTP method the contact-list endpoint answers (the vendor documents POST).
 ContactListMethod = Literal["POST", "GET"]
 CONTACT_LIST_METHODS: Final[tuple[ContactListMethod, ...]] = get_args(ContactListMethod)
+#: The status a Ready campaign whose schedule is enabled shows (the vendor lists Scheduled among the statuses).
+ScheduledStatus = Literal["Ready", "Scheduled"]
+SCHEDULED_STATUSES: Final[tuple[ScheduledStatus, ...]] = get_args(ScheduledStatus)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +44,8 @@ class Faults:
     """How often the sandbox misbehaves: probabilities (0..1, together at most 1) drawn once per request.
 
     ``spurious_429``, ``error_5xx``, ``drop_before`` and ``failure_2xx`` strike any endpoint before anything
-    is stored; ``drop_after``, ``error_after`` and ``slow_after`` strike a create or an update after it stored its
-    campaign.
+    is stored; ``drop_after``, ``error_after`` and ``slow_after`` strike a write (create, update, delete, start
+    or stop, schedule) after it took effect.
     """
 
     error_5xx: float = 0.0
@@ -73,9 +76,9 @@ class Faults:
 class SandboxConfig:
     """How the sandbox behaves; ``SandboxConfig()`` makes fresh random credentials of the vendor's shape.
 
-    The listing knobs (``page_cap``, ``paging``, ``default_window_days``, ``list_id_field``, ``churn_per_list_call``)
-    and ``contact_list_method`` act out behaviours the vendor's documents leave open; their defaults are the
-    sandbox's original behaviour.
+    The listing knobs (``page_cap``, ``paging``, ``default_window_days``, ``list_id_field``, ``churn_per_list_call``),
+    ``contact_list_method`` and ``scheduled_status`` act out behaviours the vendor's documents leave open; their
+    defaults are the sandbox's original behaviour.
     """
 
     stream_id: str = field(default_factory=lambda: f"st-{uuid.uuid4()}")
@@ -95,6 +98,7 @@ class SandboxConfig:
     default_window_days: float | None = None  # without start/end dates, list only campaigns this recent
     list_id_field: ListIdField = "_id"
     contact_list_method: ContactListMethod = "POST"
+    scheduled_status: ScheduledStatus = "Ready"  # "Scheduled": a Ready campaign with an enabled schedule says so
     clock_skew_s: float = 0.0  # the server's wall clock (Date header, createdAt/updatedAt) runs this far off
     churn_per_list_call: int = 0  # foreign campaigns created (and as many oldest foreign deleted) per list call
     log_requests: bool = False  # log each request served at INFO: method, path, status, milliseconds
@@ -124,6 +128,10 @@ class SandboxConfig:
                     f"contact_list_method must be one of {', '.join(CONTACT_LIST_METHODS)}",
                 ),
                 (self.churn_per_list_call < 0, "churn_per_list_call must not be negative"),
+                (
+                    self.scheduled_status not in SCHEDULED_STATUSES,
+                    f"scheduled_status must be one of {', '.join(SCHEDULED_STATUSES)}",
+                ),
             )
             if bad
         ]

@@ -1,4 +1,5 @@
-"""The vendor's create-body rules, restated from its page: :func:`create_body_problems` and the checker under it.
+"""The vendor's body rules, restated from its pages: :func:`create_body_problems`, :func:`schedule_body_problems`
+and the checker under them.
 
 They are written here on purpose instead of being read from :mod:`provisioner.workbook.spec`: the sandbox is
 the oracle the client's own validation is tested against, and one shared table would let a single mistake
@@ -7,10 +8,12 @@ pass both.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import re
 import zoneinfo
+from datetime import datetime
 from typing import Any, Final
 
 _CREATE_FIELDS: Final = frozenset(
@@ -40,6 +43,15 @@ _STRATEGY_NUMBERS: Final = {
 _DAYS: Final = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 _E164: Final = re.compile(r"\+[0-9]{8,15}")
 _CLOCK_TIME: Final = re.compile(r"(1[0-2]|0?[1-9]):([0-5][0-9]) (AM|PM)")
+_CREATE_SCHEDULE_FIELDS: Final = frozenset({"isSchedulingEnabled"})
+#: The schedule call's body (enableSchedule=true), its recurrence object and the weekly details in that.
+_SCHEDULE_FIELDS: Final = frozenset({"startDateTime", "endDateTime", "recurrenceObject"})
+_RECURRENCE_FIELDS: Final = frozenset({"recurType", "weeklyDetails"})
+_WEEKLY_FIELDS: Final = frozenset({"onceEveryNweeks", "whichDays"})
+_RECUR_TYPES: Final = ("Daily", "Weekly")
+_WEEK_DAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_SCHEDULE_TIME: Final = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
+_SCHEDULE_FORMAT: Final = "%Y-%m-%d %H:%M:%S"  # the vendor's YYYY-MM-DD HH:mm:ss
 
 #: Stands for a key missing from a request body, so ``None`` (JSON null) can be told apart from it.
 ABSENT: Final = object()
@@ -122,6 +134,20 @@ class Check:
             return None
         return value
 
+    def unknown(self, mapping: dict[str, Any], known: frozenset[str], prefix: str) -> None:
+        """Record every key of ``mapping`` outside ``known``, at ``prefix`` + key."""
+        for key in sorted(mapping.keys() - known):
+            self.fail(f"{prefix}{key}", "unknown field")
+
+    def boolean(self, value: object, path: str) -> bool | None:
+        """Return ``value`` if it is true or false, else record why not and return None."""
+        if not self._present(value, path):
+            return None
+        if not isinstance(value, bool):
+            self.fail(path, f"must be true or false, not {_describe(value)}")
+            return None
+        return value
+
     def whole(self, value: object, path: str, low: int, high: int | None = None) -> int | None:
         """Return ``value`` if it is a whole number in range, else record why not and return None."""
         wanted = f"from {low} to {high}" if high is not None else f"of at least {low}"
@@ -164,8 +190,7 @@ def create_body_problems(
     check = Check()
     if campaign_type_query != "voice":
         check.fail("campaignType (query parameter)", "must be voice")
-    for key in sorted(body.keys() - _CREATE_FIELDS):
-        check.fail(key, "unknown field")
+    check.unknown(body, _CREATE_FIELDS, "")
     check.text(body.get("name", ABSENT), "name", max_len=48)
     check.text(body.get("description", ABSENT), "description", max_len=256, allow_empty=True)
     lists = check.array(body.get("contactLists", ABSENT), "contactLists", max_items=10)
@@ -187,9 +212,62 @@ def create_body_problems(
     check.text(body.get("experienceFlowName", ABSENT), "experienceFlowName")
     check.text(body.get("enableMachineDetect", ABSENT), "enableMachineDetect", choices=_MACHINE_DETECT)
     check.text(body.get("campaignType", ABSENT), "campaignType", choices=("voice",))
-    if "schedule" in body:
-        check.mapping(body["schedule"], "schedule")
+    schedule = check.mapping(body["schedule"], "schedule") if "schedule" in body else None
+    if schedule is not None:
+        check.unknown(schedule, _CREATE_SCHEDULE_FIELDS, "schedule.")
+        check.boolean(schedule.get("isSchedulingEnabled", ABSENT), "schedule.isSchedulingEnabled")
     return check.problems
+
+
+def schedule_body_problems(body: dict[str, Any], *, now: datetime, zone: str) -> list[str]:
+    """Return every way an enabling schedule-call body breaks the vendor's page (empty when it is valid).
+
+    ``startDateTime`` and ``endDateTime`` are ``YYYY-MM-DD HH:mm:ss`` in the campaign's time zone ``zone``;
+    the end must be later than the start and than ``now`` (an aware moment on the server's clock) there.
+    """
+    check = Check()
+    check.unknown(body, _SCHEDULE_FIELDS, "")
+    start, end = (_schedule_time(check, body.get(key, ABSENT), key) for key in ("startDateTime", "endDateTime"))
+    local_now = now.astimezone(zoneinfo.ZoneInfo(zone)).replace(tzinfo=None)
+    if end is not None and end <= local_now:
+        check.fail("endDateTime", f"must be later than now ({local_now:{_SCHEDULE_FORMAT}} in {zone})")
+    if start is not None and end is not None and end <= start:
+        check.fail("endDateTime", "must be later than startDateTime")
+    recurrence = check.mapping(body.get("recurrenceObject", ABSENT), "recurrenceObject")
+    if recurrence is None:
+        return check.problems
+    check.unknown(recurrence, _RECURRENCE_FIELDS, "recurrenceObject.")
+    kind = check.text(recurrence.get("recurType", ABSENT), "recurrenceObject.recurType", choices=_RECUR_TYPES)
+    weekly = recurrence.get("weeklyDetails", ABSENT)
+    if kind == "Daily" and weekly is not ABSENT:
+        check.fail("recurrenceObject.weeklyDetails", "only a Weekly recurrence takes it")
+    if kind == "Weekly":
+        details = check.mapping(weekly, "recurrenceObject.weeklyDetails")
+        if details is not None:
+            _weekly_problems(check, details, "recurrenceObject.weeklyDetails")
+    return check.problems
+
+
+def _schedule_time(check: Check, value: object, path: str) -> datetime | None:
+    """Return a ``YYYY-MM-DD HH:mm:ss`` text as a naive datetime, else record why it is not one."""
+    text = check.text(value, path)
+    if text is None:
+        return None
+    moment = None
+    if _SCHEDULE_TIME.fullmatch(text):
+        with contextlib.suppress(ValueError):  # a day the calendar lacks, such as 2026-02-30
+            moment = datetime.strptime(text, _SCHEDULE_FORMAT)  # noqa: DTZ007  (a wall time in the campaign's zone)
+    if moment is None:
+        check.fail(path, f"must be a date and time as YYYY-MM-DD HH:mm:ss, such as 2026-05-04 09:00:00, not {text!r}")
+    return moment
+
+
+def _weekly_problems(check: Check, details: dict[str, Any], path: str) -> None:
+    """Check ``weeklyDetails``: every how many weeks, and on which days (Mon…Sun)."""
+    check.unknown(details, _WEEKLY_FIELDS, f"{path}.")
+    check.whole(details.get("onceEveryNweeks", ABSENT), f"{path}.onceEveryNweeks", 1)
+    for index, day in enumerate(check.array(details.get("whichDays", ABSENT), f"{path}.whichDays") or ()):
+        check.text(day, f"{path}.whichDays[{index}]", choices=_WEEK_DAYS)
 
 
 def _strategy_problems(check: Check, strategy: dict[str, Any]) -> None:

@@ -1,10 +1,12 @@
-"""A local stand-in for the vendor's Campaign Management v2 API: its state, its handlers and :func:`make_app`.
+"""The sandbox's HTTP face: :class:`Sandbox` (the request pipeline and the endpoint handlers) and :func:`make_app`.
 
-It serves the eight endpoints of :mod:`provisioner.api.endpoints` with the vendor's JWT check, per-account
-rolling rate limit, create-body rules (:mod:`provisioner.sandbox.rules`) and response shapes, and misbehaves
-on purpose when asked to (5xx, spurious 429, dropped connections, slow replies, failures under HTTP 200) so
-retry and exactly-once logic meet a real server. Where the vendor's documents leave a behaviour open
-(page size cap, paging field, default date window, id key, contact-list method, clock skew, other writers),
+It serves the endpoints of :mod:`provisioner.api.endpoints` with the vendor's JWT check, per-account rolling
+rate limit, body rules (:mod:`provisioner.sandbox.rules`) and response shapes, and misbehaves on purpose when
+asked to (5xx, spurious 429, dropped connections, slow replies, failures under HTTP 200) so retry and
+exactly-once logic meet a real server. What the campaigns are and how they change lives in
+:mod:`provisioner.sandbox.state`; here is only what a request does to them and what it counts. Where the
+vendor's documents leave a behaviour open (page size cap, paging field, default date window, id key,
+contact-list method, clock skew, other writers, the status of a scheduled campaign),
 :class:`~provisioner.sandbox.config.SandboxConfig` picks the variant to act out.
 """
 
@@ -14,13 +16,9 @@ import asyncio
 import email.utils
 import logging
 import math
-import random
 import time
-import uuid
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable
 from http import HTTPStatus
 from typing import Any, Final
 
@@ -31,8 +29,9 @@ from aiohttp.typedefs import Handler
 from provisioner.api import endpoints
 from provisioner.api.campaign import iso_timestamp
 from provisioner.sandbox.config import FAULT_KINDS, FaultKind, SandboxConfig
-from provisioner.sandbox.listing import ListQuery, parse_list_query
-from provisioner.sandbox.rules import create_body_problems
+from provisioner.sandbox.listing import parse_list_query
+from provisioner.sandbox.rules import create_body_problems, schedule_body_problems
+from provisioner.sandbox.state import SandboxState, StoredCampaign
 
 log = logging.getLogger(__name__)
 
@@ -42,81 +41,9 @@ STATE_PATH: Final = "/__sandbox__/state"
 #: Faults that strike before anything is stored fit every endpoint; the others only make sense on a write.
 _FAULTS_BEFORE: Final[tuple[FaultKind, ...]] = ("spurious_429", "error_5xx", "drop_before", "failure_2xx")
 _FAULTS_AFTER: Final[tuple[FaultKind, ...]] = ("drop_after", "error_after", "slow_after")
-_WRITES: Final = ("create", "update", "delete", "trigger")
+_WRITES: Final = ("create", "update", "delete", "trigger", "schedule")
 _ERROR_STATUSES: Final = (500, 502, 503)
 _FAILURE_2XX_MESSAGE: Final = "Something went wrong, please try again"
-
-#: What the read endpoints show of a stored campaign besides its id, ``status`` and ``updatedAt``.
-_GET_FIELDS: Final = (
-    "name",
-    "lname",
-    "description",
-    "dncLists",
-    "priority",
-    "dialingMode",
-    "dialingStrategy",
-    "experienceFlow",
-    "createdAt",
-    "contactLists",
-)
-_LIST_RESULT_FIELDS: Final = (
-    "name",
-    "description",
-    "dncLists",
-    "priority",
-    "dialingMode",
-    "isFiltersEnabled",
-    "createdAt",
-    "contactLists",
-)
-#: The body behind campaigns nobody sent through the API: seeded ones and other teams' churn.
-_BACKGROUND_BODY: Final[dict[str, Any]] = {
-    "description": "",
-    "contactLists": ["Background list"],
-    "dncLists": {"name": "Global DNC"},
-    "priority": "3",
-    "dialingMode": "Agentless",
-    "dialingStrategy": {
-        "callerId": {"phoneNumber": "+14155550100"},
-        "callingHours": {
-            "frequency": "WEEKLY",
-            "timezone": "America/New_York",
-            "days": [{"day": "MO", "start": "9:00 AM", "end": "5:00 PM"}],
-        },
-        "dialingOrder": "FIFO",
-        "maxAttemptsPerRecord": 3,
-        "defaultRetryPeriod": 10,
-        "maxRingTime": 30,
-    },
-    "experienceFlowName": "Background flow",
-    "enableMachineDetect": "no",
-    "campaignType": "voice",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class StoredCampaign:
-    """One stored campaign: the ``data`` its create returned, its schedule and when it was created."""
-
-    data: dict[str, Any]
-    schedule: dict[str, Any]
-    created: float  # on the sandbox clock; decides Preparing or Ready
-    created_wall: datetime  # on the server's (possibly skewed) wall clock, as ``createdAt`` shows it
-
-    @property
-    def id(self) -> str:
-        """Return the campaign id (``cd-…``)."""
-        return str(self.data["id"])
-
-    @property
-    def name(self) -> str:
-        """Return the campaign name as stored (trimmed)."""
-        return str(self.data["name"])
-
-    @property
-    def lname(self) -> str:
-        """Return the lower-cased name the vendor keeps alongside the name."""
-        return str(self.data["lname"])
 
 
 class _Failure(Exception):
@@ -128,94 +55,38 @@ class _Failure(Exception):
         self.message = message
 
 
-class Sandbox:
-    """The sandbox's behaviour and observable state; :func:`make_app` serves it over HTTP."""
+class Sandbox(SandboxState):
+    """A sandbox's campaigns (see :class:`SandboxState`) and the counters of what clients asked of it.
+
+    ``plays`` counts every accepted start (``trigger=play``) per campaign id, so a test can prove a client
+    started a campaign exactly once. The vendor does not say what a start does to a campaign already Active;
+    a real server may well start another instance, so the sandbox accepts it (a new ``campaignInstanceId``,
+    still Active) and counts it: a client that starts twice is caught by the count, not saved by a refusal.
+    A Preparing campaign refuses a start.
+    """
 
     def __init__(self, config: SandboxConfig) -> None:
-        self.config = config
-        self.campaigns: list[StoredCampaign] = []  # in creation order, duplicates included
+        super().__init__(config)
         self.requests_total = 0  # every request received, even to unknown paths (not the state page)
-        self.requests: Counter[str] = (
-            Counter()
-        )  # by route name: create, list, get, update, delete, trigger, status, contact_lists
+        # by route name: create, list, get, update, delete, trigger, schedule, status, contact_lists
+        self.requests: Counter[str] = Counter()
+        self.plays: Counter[str] = Counter()  # accepted trigger=play requests, by campaign id
         self.rate_limited = 0  # 429s served because the limit was reached (spurious ones are in faults)
         self.faults: Counter[FaultKind] = Counter()
         self.accepted_at: list[float] = []  # clock times of requests that counted against the limit
         self._window: deque[float] = deque()
         self._queued_faults: deque[FaultKind | None] = deque()
-        self._rng = random.Random(config.seed)  # noqa: S311  (reproducible test noise, not cryptography)
-        self._by_id: dict[str, StoredCampaign] = {}
-        self._bodies: dict[str, dict[str, Any]] = {}  # id -> the body that set the campaign's settings last
-        self._edited: dict[str, datetime] = {}  # id -> when it was last updated (API or UI), on the wall clock
-        self._active: set[str] = set()
-        self._stopped: set[str] = set()  # stopped by the trigger since they were last Active
-        self._ids_by_name: dict[str, str] = {}  # stable cl-/cf- ids for list and flow names
-        self._seen_lists: dict[str, None] = dict.fromkeys(sorted(config.listed_contact_lists))  # ordered set
-        self._foreign: deque[str] = deque()  # ids of other teams' campaigns, oldest first
-        self._foreign_made = 0
 
     def queue_faults(self, kinds: Iterable[FaultKind | None]) -> None:
-        """Make the next writes (create, update, delete, trigger), in order, suffer these faults (None: behave)."""
+        """Make the next writes suffer these faults, in order (None: behave).
+
+        Writes are creates, updates, deletes, starts and stops (trigger) and schedule calls; reads draw no queued fault.
+        """
         kinds = list(kinds)
         unknown = [kind for kind in kinds if kind is not None and kind not in FAULT_KINDS]
         if unknown:
             raise ValueError(f"unknown fault kinds {unknown}; known: {', '.join(FAULT_KINDS)}")
         self._queued_faults.extend(kinds)
-
-    def seed(
-        self,
-        names: Iterable[str],
-        *,
-        created_at: datetime,
-        step: timedelta = timedelta(seconds=1),
-        foreign: bool = False,
-    ) -> list[StoredCampaign]:
-        """Store campaigns made earlier, the first at ``created_at`` and each next one ``step`` later.
-
-        ``foreign`` marks them as other teams' campaigns, the first that churn deletes. Call it before the
-        sandbox serves traffic (or from its event loop): it changes state directly.
-        """
-        stored = []
-        for index, name in enumerate(names):
-            when = created_at + index * step
-            age_s = (self.now() - when).total_seconds()
-            stored.append(self._store(dict(_BACKGROUND_BODY, name=name), when, age_s=max(age_s, 0.0)))
-        if foreign:
-            self._foreign.extend(c.id for c in stored)
-        return stored
-
-    def remove(self, campaign_id: str) -> None:
-        """Delete a campaign as a user of the platform's UI would (the delete call does the same)."""
-        self.campaigns.remove(self._by_id.pop(campaign_id))
-        for state in (self._bodies, self._edited):
-            state.pop(campaign_id, None)
-        self._active.discard(campaign_id)
-        self._stopped.discard(campaign_id)
-
-    def activate(self, campaign_id: str) -> None:
-        """Start a campaign as the start trigger would: it turns Active and refuses edits from then on."""
-        if campaign_id not in self._by_id:
-            raise KeyError(campaign_id)
-        self._active.add(campaign_id)
-        self._stopped.discard(campaign_id)
-
-    def edit(self, campaign_id: str, **changes: Any) -> StoredCampaign:
-        """Change a campaign as a user of the platform's UI would: create-body fields replaced, ``updatedAt`` moved.
-
-        ``changes`` use the create body's top-level keys (``priority="1"``, ``dialingStrategy={…}``).
-        """
-        campaign = self._by_id[campaign_id]
-        self._apply(campaign, {**self._bodies[campaign_id], **changes}, self.now())
-        return campaign
-
-    def body(self, campaign_id: str) -> dict[str, Any]:
-        """Return the create-shaped body that set a campaign's settings last (for tests comparing with a sheet)."""
-        return self._bodies[campaign_id]
-
-    def duplicates(self) -> dict[str, int]:
-        """Return ``{lname: count}`` for every name stored more than once."""
-        counts = Counter(campaign.lname for campaign in self.campaigns)
-        return {lname: count for lname, count in counts.items() if count > 1}
 
     def max_accepted_in_window(self, window_s: float | None = None) -> int:
         """Return the most accepted requests seen in any rolling window (default: the configured one)."""
@@ -227,15 +98,11 @@ class Sandbox:
             most = max(most, last - first + 1)
         return most
 
-    def now(self) -> datetime:
-        """Return the time on the server's wall clock, which runs ``clock_skew_s`` off the real one."""
-        return datetime.now(UTC) + timedelta(seconds=self.config.clock_skew_s)
-
     def state(self) -> dict[str, Any]:
         """Return what the state page shows: every stored campaign and the counters, as JSON-ready data."""
         return {
             "campaigns": [
-                {"id": c.id, "name": c.name, "status": self._status(c), "createdAt": c.data["createdAt"]}
+                {"id": c.id, "name": c.name, "status": self.status(c), "createdAt": c.data["createdAt"]}
                 for c in self.campaigns
             ],
             "contactLists": sorted(self.config.contact_lists or self._seen_lists),
@@ -246,6 +113,7 @@ class Sandbox:
                 "rateLimited": self.rate_limited,
                 "faults": dict(self.faults),
                 "duplicates": self.duplicates(),
+                "plays": dict(self.plays),
             },
         }
 
@@ -404,14 +272,7 @@ class Sandbox:
         self._churn(now)
         ordered = self._select(query)
         page = ordered[query.offset : query.offset + query.limit]
-        id_field = self.config.list_id_field
-        results = [
-            {
-                **self._view(c, _LIST_RESULT_FIELDS, id_field),
-                "schedule": {"isRecurrenceEnabled": False, **c.schedule},
-            }
-            for c in page
-        ]
+        results = [self.list_view(c) for c in page]
         return web.json_response(
             {
                 "status": "success",
@@ -428,16 +289,18 @@ class Sandbox:
         )
 
     async def get_campaign(self, request: web.Request) -> web.Response:
-        """Return one campaign by id, with ``_id``, or 404 ``Campaign not found``."""
-        campaign = self._find(request)
-        view = {**self._view(campaign, _GET_FIELDS, "_id"), "schedule": campaign.schedule}
-        return web.json_response({"status": "success", "message": "Campaign details fetched", "data": view})
+        """Return one campaign by id, with ``_id`` and its whole schedule, or 404 ``Campaign not found``."""
+        data = self.read_view(self._find(request))
+        return web.json_response({"status": "success", "message": "Campaign details fetched", "data": data})
 
     async def update(self, request: web.Request) -> web.Response:
-        """Replace a campaign's settings from a full create body; an Active campaign refuses, as the UI does."""
+        """Replace a campaign's settings from a full create body; an Active campaign refuses, as the UI does.
+
+        The body's ``schedule.isSchedulingEnabled`` false disables a stored schedule; true keeps it.
+        """
         campaign = self._find(request)
         body = await _json_object(request)
-        if campaign.id in self._active:
+        if self.is_active(campaign):
             raise _Failure(
                 HTTPStatus.BAD_REQUEST,
                 f"Campaign {campaign.name} is Active and cannot be edited; stop the campaign to edit it",
@@ -446,13 +309,13 @@ class Sandbox:
         if problems:
             raise _Failure(HTTPStatus.BAD_REQUEST, "; ".join(problems))
         self._apply(campaign, body, self.now())
-        view = {**self._view(campaign, _GET_FIELDS, "_id"), "schedule": campaign.schedule}
+        self._follow_schedule_flag(campaign, body)
         return web.json_response(
             {
                 "status": "success",
                 "message": f"Campaign {campaign.name} details updated successfully",
                 "id": campaign.id,
-                "data": view,
+                "data": self.read_view(campaign),
             }
         )
 
@@ -461,34 +324,38 @@ class Sandbox:
         campaign = self._find(request)
         if request.query.get("campaignType") != "voice":
             raise _Failure(HTTPStatus.BAD_REQUEST, "campaignType: the query parameter must be voice")
-        if campaign.id in self._active:
+        if self.is_active(campaign):
             raise _Failure(
                 HTTPStatus.BAD_REQUEST, f"Campaign {campaign.name} is Active and cannot be deleted; stop it first"
             )
-        view = {**self._view(campaign, _GET_FIELDS, "_id"), "schedule": campaign.schedule}
+        data = self.read_view(campaign)
         self.remove(campaign.id)
         return web.json_response(
-            {"status": "success", "message": f"Campaign {campaign.name} deleted successfully", "data": view}
+            {"status": "success", "message": f"Campaign {campaign.name} deleted successfully", "data": data}
         )
 
     async def trigger(self, request: web.Request) -> web.Response:
-        """Start (trigger=play) or stop (trigger=stop) a campaign; the reply has no ``data`` wrapper."""
+        """Start (trigger=play) or stop (trigger=stop) a campaign; the reply has no ``data`` wrapper.
+
+        Every accepted start is counted in :attr:`plays`, also one of a campaign already Active (see the class).
+        """
         campaign = self._find(request)
         trigger = request.query.get("trigger")
         if request.query.get("campaignType") != "voice" or trigger not in ("play", "stop"):
             raise _Failure(HTTPStatus.BAD_REQUEST, "query: campaignType must be voice and trigger play or stop")
         await _json_object(request)
         if trigger == "play":
-            if not self._is_ready(campaign):
-                raise _Failure(HTTPStatus.BAD_REQUEST, f"Campaign {campaign.name} is not Ready yet")
+            if not self.is_ready(campaign):
+                raise _Failure(
+                    HTTPStatus.BAD_REQUEST, f"Campaign {campaign.name} is not Ready yet; start it once it is Ready"
+                )
             self.activate(campaign.id)
+            self.plays[campaign.id] += 1
         else:
-            self._active.discard(campaign.id)
-            self._stopped.add(campaign.id)
-        status = self._status(campaign)
+            self.stop(campaign.id)
         return web.json_response(
             {
-                "status": status,
+                "status": self.status(campaign),
                 "message": "Campaign Started" if trigger == "play" else "Campaign Stopped",
                 "updatedAt": iso_timestamp(self.now()),
                 "campaignInstanceId": f"cid-{self._uuid()}",
@@ -500,8 +367,35 @@ class Sandbox:
         if request.query.get("view") != "status":
             raise _Failure(HTTPStatus.BAD_REQUEST, "view: the sandbox serves only view=status")
         campaign = self._find(request)
-        data = {"id": campaign.id, "status": self._status(campaign), "name": campaign.name}
+        data = {"id": campaign.id, "status": self.status(campaign), "name": campaign.name}
         return web.json_response({"status": "success", "data": data})
+
+    async def schedule(self, request: web.Request) -> web.Response:
+        """Enable (``enableSchedule=true``) or disable (``false``, body ``{}``) the schedule of one campaign.
+
+        The campaign is named by ``campaignName``, ignoring upper/lower case; a name that two campaigns
+        carry is refused rather than one of them scheduled. The body's times are read in the campaign's
+        calling-hours time zone. Sending the same schedule again succeeds again: it is simply set anew.
+        """
+        enable, name = request.query.get("enableSchedule"), request.query.get("campaignName", "")
+        if enable not in ("true", "false") or not name:
+            raise _Failure(
+                HTTPStatus.BAD_REQUEST, "query: enableSchedule must be true or false and campaignName must be given"
+            )
+        body = await _json_object(request)
+        campaign = self._named_once(name)
+        if enable == "false":
+            if body:
+                raise _Failure(HTTPStatus.BAD_REQUEST, "body: must be {} when enableSchedule is false")
+            self.set_schedule(campaign.id, None)
+            message = f"Campaign {campaign.name} schedule disabled successfully"
+        else:
+            problems = schedule_body_problems(body, now=self.now(), zone=campaign.timezone)
+            if problems:
+                raise _Failure(HTTPStatus.BAD_REQUEST, "; ".join(problems))
+            self.set_schedule(campaign.id, body)
+            message = f"Campaign {campaign.name} scheduled successfully"
+        return web.json_response({"status": "success", "message": message, "id": campaign.id})
 
     async def contact_lists(self, request: web.Request) -> web.Response:
         """Return the call contact lists: the configured ones, or every name listed or used so far."""
@@ -531,128 +425,25 @@ class Sandbox:
 
     # --- helpers ----------------------------------------------------------------------------------
 
-    def _store(self, body: dict[str, Any], when: datetime, *, age_s: float = 0.0) -> StoredCampaign:
-        """Store a campaign from a valid create body, created at ``when`` on the wall clock, ``age_s`` ago."""
-        data = {
-            **self._settings(body),
-            "status": "Preparing",
-            "isFiltersEnabled": False,
-            "createdAt": iso_timestamp(when),
-            "updatedAt": iso_timestamp(when),
-            "id": f"cd-{self._uuid()}",
-        }
-        campaign = StoredCampaign(
-            data=data,
-            schedule={"isSchedulingEnabled": False, **body.get("schedule", {})},
-            created=self.config.clock() - age_s,
-            created_wall=when,
-        )
-        self.campaigns.append(campaign)
-        self._by_id[campaign.id] = campaign
-        self._bodies[campaign.id] = body
-        return campaign
-
-    def _apply(self, campaign: StoredCampaign, body: dict[str, Any], when: datetime) -> None:
-        """Replace a stored campaign's settings with those of ``body``, updated at ``when`` (wall clock)."""
-        campaign.data.update(self._settings(body))
-        self._bodies[campaign.id] = body
-        self._edited[campaign.id] = when
-
-    def _settings(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Return what the server stores of a create body's settings, in the shapes it echoes them."""
-        name = body["name"].strip()
-        strategy, hours = body["dialingStrategy"], body["dialingStrategy"]["callingHours"]
-        dnc_name = body["dncLists"]["name"]
-        return {
-            "name": name,
-            "lname": name.lower(),
-            "description": body["description"],
-            "dncLists": {"id": self._id_for("cl", dnc_name), "name": dnc_name},
-            "priority": body["priority"],
-            "dialingMode": body["dialingMode"],
-            "dialingStrategy": {
-                "callerId": {"phoneNumber": strategy["callerId"]["phoneNumber"]},
-                "callingHours": {
-                    "frequency": hours["frequency"],
-                    "days": [{"start": d["start"], "end": d["end"], "day": d["day"]} for d in hours["days"]],
-                    "timezone": hours["timezone"],
-                },
-                "dialingOrder": strategy["dialingOrder"],
-                "maxAttemptsPerRecord": strategy["maxAttemptsPerRecord"],
-                "defaultRetryPeriod": strategy["defaultRetryPeriod"],
-                "maxRingTime": strategy["maxRingTime"],
-                "useSystemMappings": False,
-            },
-            "experienceFlow": self._id_for("cf", body["experienceFlowName"]),
-            "contactLists": list(body["contactLists"]),
-            "enableMachineDetect": body["enableMachineDetect"] != "no",
-        }
-
-    def _churn(self, now: datetime) -> None:
-        """Act out other writers: delete the oldest foreign campaigns and create as many new ones."""
-        count = self.config.churn_per_list_call
-        for _ in range(min(count, len(self._foreign))):
-            self.remove(self._foreign.popleft())
-        for _ in range(count):
-            self._foreign_made += 1
-            campaign = self._store(dict(_BACKGROUND_BODY, name=f"Other team {self._foreign_made}"), now)
-            self._foreign.append(campaign.id)
-
-    def _select(self, query: ListQuery) -> list[StoredCampaign]:
-        """Return the campaigns a list query covers, in its order; ties go by id so the order is total."""
-        if query.kind != "voice":  # the sandbox holds voice campaigns only
-            return []
-        chosen = [c for c in self.campaigns if query.admits(c.created_wall)]
-        primary = self._sort_key(query.sort_field)
-        return sorted(chosen, key=lambda c: (primary(c), c.id), reverse=query.descending)
-
     def _find(self, request: web.Request) -> StoredCampaign:
         campaign = self._by_id.get(request.match_info["campaign_id"])
         if campaign is None:
             raise _Failure(HTTPStatus.NOT_FOUND, "Campaign not found")
         return campaign
 
-    def _is_ready(self, campaign: StoredCampaign) -> bool:
-        return self.config.clock() - campaign.created >= self.config.ready_after_s
-
-    def _status(self, campaign: StoredCampaign) -> str:
-        if campaign.id in self._active:
-            return "Active"
-        if campaign.id in self._stopped:
-            return "Stopped"
-        return "Ready" if self._is_ready(campaign) else "Preparing"
-
-    def _updated_at(self, campaign: StoredCampaign) -> str:
-        if campaign.id in self._edited:
-            return iso_timestamp(self._edited[campaign.id])
-        if not self._is_ready(campaign):
-            return str(campaign.data["updatedAt"])
-        return iso_timestamp(campaign.created_wall + timedelta(seconds=self.config.ready_after_s))
-
-    def _view(self, campaign: StoredCampaign, keys: tuple[str, ...], id_field: str) -> dict[str, Any]:
-        """Return a read view of a campaign: its id under ``id_field``, the stored ``keys``, its current status."""
-        return {
-            id_field: campaign.id,
-            **{key: campaign.data[key] for key in keys},
-            "status": self._status(campaign),
-            "updatedAt": self._updated_at(campaign),
-        }
-
-    def _sort_key(self, sort_field: str) -> Callable[[StoredCampaign], Any]:
-        if sort_field == "name":
-            return lambda campaign: campaign.lname
-        if sort_field == "updatedAt":
-            return self._updated_at
-        return lambda campaign: campaign.created_wall
-
-    def _uuid(self) -> uuid.UUID:
-        return uuid.UUID(int=self._rng.getrandbits(128), version=4)
-
-    def _id_for(self, prefix: str, name: str) -> str:
-        key = f"{prefix}:{name}"
-        if key not in self._ids_by_name:
-            self._ids_by_name[key] = f"{prefix}-{self._uuid()}"
-        return self._ids_by_name[key]
+    def _named_once(self, name: str) -> StoredCampaign:
+        """Return the one campaign carrying ``name``; 404 if none does, 400 if several do."""
+        found = self.named(name)
+        if not found:
+            raise _Failure(HTTPStatus.NOT_FOUND, "Campaign not found")
+        if len(found) > 1:
+            ids = ", ".join(c.id for c in found)
+            raise _Failure(
+                HTTPStatus.BAD_REQUEST,
+                f"Campaign name {name} is ambiguous: {len(found)} campaigns carry it ({ids}); nothing was "
+                "scheduled. Rename or delete all but one of them, then schedule again",
+            )
+        return found[0]
 
 
 def make_app(sandbox: Sandbox) -> web.Application:
@@ -667,6 +458,7 @@ def make_app(sandbox: Sandbox) -> web.Application:
     app.router.add_delete(endpoints.DELETE_CAMPAIGN, sandbox.delete, name="delete")
     app.router.add_post(endpoints.TRIGGER_CAMPAIGN, sandbox.trigger, name="trigger")
     app.router.add_post(endpoints.CAMPAIGN_STATUS, sandbox.campaign_status, name="status")
+    app.router.add_post(endpoints.SCHEDULE_CAMPAIGN, sandbox.schedule, name="schedule")
     app.router.add_get(STATE_PATH, sandbox.show_state, name="state")
     return app
 

@@ -1,0 +1,151 @@
+"""Issue 11 end to end: from the bundled dialling sheet to 30 Ready campaigns, 10 dialling and 5 scheduled, and back."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from provisioner._cli._app import app
+from provisioner.api.listing import PAGE_SIZE
+from provisioner.exit_codes import ExitCode
+from provisioner.jobs.check import check_input
+from provisioner.jobs.run import run_job
+from provisioner.provision.lifecycle import WaitOptions, describe_schedule
+from provisioner.sandbox import Sandbox, SandboxConfig, ThreadedSandbox, client_env
+from tests.helpers import read_results
+from tests.test_run import job
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "dialling.xlsx"
+THEIRS = ["Theirs 1", "Theirs 2", "Theirs 3"]
+
+
+def config(**kw: Any) -> SandboxConfig:
+    """A sandbox that takes any list name and turns campaigns Ready a moment after their create."""
+    return SandboxConfig(**{"rate_limit": 100_000, "window_s": 0.2, "ready_after_s": 0.3, **kw})
+
+
+def cli(box: ThreadedSandbox, tmp_path: Path, *args: str) -> Any:
+    assert box.server is not None
+    env = {
+        **client_env(box.server.url, box.config),
+        "PROVISIONER_STATE": str(tmp_path / "ledger.sqlite3"),
+        "KORE_RATE_LIMIT": "100000",
+    }
+    return CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
+
+
+def sheet(tmp_path: Path) -> Path:
+    return Path(shutil.copy(EXAMPLE, tmp_path / "dialling.xlsx"))
+
+
+def seeded(box: ThreadedSandbox) -> Sandbox:
+    """The sandbox, holding three campaigns of another team made yesterday."""
+    assert box.server is not None
+    sandbox = box.server.sandbox
+    sandbox.seed(THEIRS, created_at=sandbox.now() - dt.timedelta(days=1))
+    return sandbox
+
+
+def assert_dialling(sandbox: Sandbox, path: Path, rows: list[dict[str, Any]]) -> None:
+    """All 30 Ready (10 of them Active), each Start row played once, each schedule stored as its row says."""
+    payloads = {p.name: p for p in check_input(path).payloads}
+    starts = {name for name, p in payloads.items() if p.start}
+    scheduled = {name: p.schedule for name, p in payloads.items() if p.schedule is not None}
+    assert (len(payloads), len(starts), len(scheduled)) == (30, 10, 5)
+    by_name = {c.name: c for c in sandbox.campaigns}
+    state = {c["name"]: c for c in sandbox.state()["campaigns"]}
+    assert sandbox.duplicates() == {}
+    for row in rows:
+        name = row["name"]
+        assert row["status"] == "created" and row["error"] is None, row
+        if name in starts:
+            assert row["campaign_status"] == "Active" and row["started_at"], row
+            assert sandbox.plays[by_name[name].id] == 1, name
+        else:
+            assert row["campaign_status"] in ("Ready", "Scheduled") and row["started_at"] is None, row
+            assert sandbox.plays[by_name[name].id] == 0, name
+        if name in scheduled:
+            assert row["schedule"] == describe_schedule(scheduled[name])
+            shown = by_name[name].schedule
+            assert shown["isSchedulingEnabled"] is True
+            assert {key: shown[key] for key in scheduled[name]} == scheduled[name], name
+        else:
+            assert row["schedule"] is None and by_name[name].schedule["isSchedulingEnabled"] is False, name
+    assert {n for n, c in state.items() if c["status"] == "Active"} == starts
+
+
+def test_thirty_campaigns_to_dialling_within_budget_and_a_rerun_changes_nothing(
+    tmp_path: Path, threaded_sandbox: Any
+) -> None:
+    box = threaded_sandbox(config())
+    sandbox = seeded(box)
+    path = sheet(tmp_path)
+    waiting = WaitOptions(wait=True, timeout_s=60, interval_s=0.1)
+    first = run_job(job(tmp_path, path, box, wait=waiting))
+    assert first.exit_code is ExitCode.OK, first.report.summary.notes
+    assert first.results_path is not None
+    assert_dialling(sandbox, path, read_results(first.results_path))
+    # Budget: the pre-flight (the list, the contact lists), 30 creates, each round ⌈N / page⌉ + 1 for the 33
+    # campaigns in its window, a schedule each, and a status check and a start each.
+    per_round = math.ceil(33 / PAGE_SIZE) + 1
+    assert first.rounds and max(first.rounds) <= per_round
+    assert sandbox.requests["list"] == 1 + len(first.rounds)
+    assert sandbox.requests["schedule"] == 5 and sandbox.requests["trigger"] == 10
+    assert sandbox.requests["status"] == 10
+    assert sandbox.requests_total == 2 + 30 + sum(first.rounds) + 5 + 2 * 10
+
+    before = dict(sandbox.requests)
+    again = run_job(job(tmp_path, path, box, wait=waiting))
+    assert again.exit_code is ExitCode.OK, again.report.summary.notes
+    assert again.rounds == ()  # every campaign has left Preparing and has nothing left to do
+    sent = {key: sandbox.requests[key] - before.get(key, 0) for key in sandbox.requests}
+    assert {key: n for key, n in sent.items() if n} == {"list": 1, "contact_lists": 1}
+    rows = read_results(again.results_path) if again.results_path else []
+    assert {r["status"] for r in rows} == {"unchanged"}
+    assert sum(r["started_at"] is not None for r in rows) == 10  # started earlier, and said so
+    assert sum(r["schedule"] is not None for r in rows) == 5
+
+
+@pytest.mark.slow
+def test_the_lifecycle_from_the_command_line_and_undone_by_delete(tmp_path: Path, threaded_sandbox: Any) -> None:
+    box = threaded_sandbox(config())
+    sandbox = seeded(box)
+    path = sheet(tmp_path)
+    theirs = {c.id for c in sandbox.campaigns}
+
+    planned = cli(box, tmp_path, "plan", str(path), "--json")
+    assert planned.exit_code == 0, planned.output
+    plan = json.loads(planned.output.splitlines()[-1])
+    starts = sorted(p.name for p in check_input(path).payloads if p.start)
+    assert sorted(plan["start"]) == starts
+    assert sum(c["schedule"] == "set" for c in plan["campaigns"]) == 5
+    assert sandbox.requests["trigger"] == 0 and sandbox.requests["create"] == 0
+
+    ran = cli(box, tmp_path, "run", str(path), "--wait", "--json")
+    assert ran.exit_code == 0, ran.output
+    shown = json.loads(ran.output.splitlines()[-1])
+    assert shown["started"] == 10 and shown["exit_code"] == 0
+    # A rerun writes its own results over these (its rows are 'unchanged'): keep the run's, as for a real undo.
+    results = Path(shutil.copy(shown["results"], tmp_path / "first.results.xlsx"))
+    assert_dialling(sandbox, path, read_results(results))
+
+    rerun = cli(box, tmp_path, "run", str(path), "--wait", "--json")
+    assert rerun.exit_code == 0, rerun.output
+    assert json.loads(rerun.output.splitlines()[-1])["started"] == 0
+    assert sandbox.requests["create"] == 30 and sandbox.requests["trigger"] == 10
+
+    deleted = cli(box, tmp_path, "delete", str(results), "--stop-active", "--yes")
+    assert deleted.exit_code == 0, deleted.output
+    assert {c.id for c in sandbox.campaigns} == theirs
+    deletes = sandbox.requests["delete"]
+    assert deletes == 30
+    again = cli(box, tmp_path, "delete", str(results), "--stop-active", "--yes")
+    assert again.exit_code == 0, again.output
+    assert sandbox.requests["delete"] == deletes and {c.id for c in sandbox.campaigns} == theirs
