@@ -169,7 +169,7 @@ def test_each_command_documents_its_own_exit_codes() -> None:
         return text[text.index("Exit codes: ") :]
 
     assert epilog_of("run") == epilog("run")
-    assert "1 some rows would be refused by the server" in epilog_of("plan")
+    assert "1 some rows would be refused (a contact list the server does not have" in epilog_of("plan")
     assert epilog_of("validate") == "Exit codes: 0 the input is valid; 2 the input is invalid or unreadable."
     assert "3 the port cannot be bound" in epilog_of("sandbox")
     assert "PATH exists" in epilog_of("template")

@@ -20,7 +20,7 @@ from provisioner.provision.ledger import Ledger
 from provisioner.provision.lifecycle import FollowUp, Steps, Target, WaitOptions, decide
 from provisioner.provision.outcomes import RowOutcome, Status
 from provisioner.sandbox import Faults, SandboxConfig, ThreadedSandbox
-from tests.helpers import FAST, campaign, window, write_book
+from tests.helpers import FAST, campaign, read_results, window, write_book
 from tests.test_run import job
 
 LISTS = frozenset({"Renewals East"})
@@ -151,3 +151,103 @@ def test_a_campaign_still_preparing_at_the_timeout_is_reported_not_failed(
         "their remaining steps"
     ]
     assert box.server.sandbox.requests["trigger"] == 0
+
+
+WEEKLY_ROW: dict[str, Any] = {
+    "schedule_start": dt.datetime(2027, 1, 4, 9),
+    "schedule_end": dt.datetime(2030, 12, 31, 18),
+    "recurrence": "Weekly",
+    "schedule_days": "MO-FR",
+}
+
+
+def scheduled_book(path: Path, **changes: Any) -> Path:
+    """Two campaigns, the first on a weekly schedule (with ``changes``), the second without one."""
+    rows = [
+        campaign(name="Sched A", calling_hours="Office", **{**WEEKLY_ROW, **changes}),
+        campaign(name="Plain B", calling_hours="Office"),
+    ]
+    return write_book(path, rows, [window("Office")])
+
+
+def by_name(result: Any) -> dict[str, dict[str, Any]]:
+    assert result.results_path is not None
+    return {row["name"]: row for row in read_results(result.results_path)}
+
+
+def test_a_changed_schedule_differs_and_update_sends_it_once(tmp_path: Path, threaded_sandbox: Any) -> None:
+    box = threaded_sandbox(config())
+    sandbox = box.server.sandbox
+    path = scheduled_book(tmp_path / "in.xlsx")
+    first = run_job(job(tmp_path, path, box))
+    assert first.exit_code is ExitCode.OK, first.report.summary.notes
+    assert sandbox.requests["schedule"] == 1
+    assert by_name(first)["Sched A"]["schedule"].startswith("Weekly on Mon, Tue, Wed, Thu, Fri, 2027-01-04 09:00")
+
+    scheduled_book(path, recurrence="Daily", schedule_days=None)
+    differs = run_job(job(tmp_path, path, box))
+    row = by_name(differs)["Sched A"]
+    assert (differs.exit_code, row["status"]) == (ExitCode.OK, "differs")
+    assert row["changes"] == (
+        "Schedule Weekly on Mon, Tue, Wed, Thu, Fri, 2027-01-04 09:00 to 2030-12-31 18:00 → "
+        "Daily, 2027-01-04 09:00 to 2030-12-31 18:00"
+    )
+    assert sandbox.requests["schedule"] == 1 and by_name(differs)["Plain B"]["status"] == "unchanged"
+
+    updated = run_job(job(tmp_path, path, box, update=True))
+    assert updated.exit_code is ExitCode.OK, updated.report.summary.notes
+    assert by_name(updated)["Sched A"]["status"] == "updated"
+    assert sandbox.requests["schedule"] == 2 and sandbox.requests["update"] == 0
+    stored = next(c for c in sandbox.campaigns if c.name == "Sched A").schedule
+    assert stored["recurrenceObject"] == {"recurType": "Daily"}
+
+    again = run_job(job(tmp_path, path, box, update=True))
+    assert {r["status"] for r in by_name(again).values()} == {"unchanged"}
+    assert sandbox.requests["schedule"] == 2
+
+
+def test_emptying_the_schedule_cells_disables_only_the_schedule_this_tool_set(
+    tmp_path: Path, threaded_sandbox: Any
+) -> None:
+    box = threaded_sandbox(config())
+    sandbox = box.server.sandbox
+    path = scheduled_book(tmp_path / "in.xlsx")
+    assert run_job(job(tmp_path, path, box)).exit_code is ExitCode.OK
+    scheduled_book(path, schedule_start=None, schedule_end=None, recurrence=None, schedule_days=None)
+    cleared = run_job(job(tmp_path, path, box, update=True))
+    assert by_name(cleared)["Sched A"]["status"] == "updated"
+    assert by_name(cleared)["Sched A"]["schedule"] == "none (disabled by this run)"
+    assert next(c for c in sandbox.campaigns if c.name == "Sched A").schedule["isSchedulingEnabled"] is False
+    assert sandbox.requests["schedule"] == 2
+    again = run_job(job(tmp_path, path, box, update=True))
+    assert {r["status"] for r in by_name(again).values()} == {"unchanged"} and sandbox.requests["schedule"] == 2
+
+
+def test_a_schedule_is_never_sent_for_a_name_two_campaigns_share(tmp_path: Path, threaded_sandbox: Any) -> None:
+    box = threaded_sandbox(config())
+    sandbox = box.server.sandbox
+    path = scheduled_book(tmp_path / "in.xlsx")
+    assert run_job(job(tmp_path, path, box)).exit_code is ExitCode.OK
+    sandbox.seed(["SCHED A"], created_at=sandbox.now())  # someone else's campaign of the same name, case aside
+    scheduled_book(path, recurrence="Daily", schedule_days=None)
+    refused = run_job(job(tmp_path, path, box, update=True))
+    row = by_name(refused)["Sched A"]
+    assert refused.exit_code is ExitCode.FAILED
+    assert row["error"].startswith("not scheduled: 2 campaigns on the server are named 'Sched A'")
+    assert sandbox.requests["schedule"] == 1  # only the first run's
+
+
+def test_a_row_whose_name_several_campaigns_share_is_refused_unless_the_ledger_knows_which_is_ours(
+    tmp_path: Path, threaded_sandbox: Any
+) -> None:
+    box = threaded_sandbox(config())
+    sandbox = box.server.sandbox
+    twins = sandbox.seed(["Sched A", "SCHED A"], created_at=sandbox.now() - dt.timedelta(hours=1))
+    path = scheduled_book(tmp_path / "in.xlsx")
+    refused = run_job(job(tmp_path, path, box, update=True))
+    row = by_name(refused)["Sched A"]
+    assert (refused.exit_code, row["status"], row["campaign_id"]) == (ExitCode.FAILED, "failed", None)
+    assert row["error"].startswith("2 campaigns on the server are named 'Sched A'")
+    assert sorted(c.id for c in twins) == sorted(row["error"].split("(")[1].split(")")[0].split(", "))
+    assert sandbox.requests["create"] == 1 and sandbox.requests["update"] == 0  # Plain B only
+    assert sandbox.requests["schedule"] == 0

@@ -27,8 +27,8 @@ COMMAND_EXITS: Final[dict[str, dict[ExitCode, str | None]]] = {
     },
     "plan": {
         ExitCode.OK: "every campaign would be created, updated, or left as it is",
-        ExitCode.FAILED: "some rows would be refused by the server (a contact list it does not have), or differ "
-        "from an Active campaign (locked)",
+        ExitCode.FAILED: "some rows would be refused (a contact list the server does not have, or a name several "
+        "campaigns share), or differ from an Active campaign (locked)",
         ExitCode.INVALID: "the input is invalid or unreadable (with --skip-invalid: some rows are invalid)",
         ExitCode.CONFIG: None,
     },

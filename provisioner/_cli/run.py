@@ -78,7 +78,8 @@ def plan(input_path: Input, job: JobOptions, io: InputOptions, log: LogOptions, 
     """Validate INPUT and read the server: say, row by row, what `run` would create, update or leave, and how long.
 
     Actions: create, update (with each change, server → sheet), unchanged, locked (Active: not editable),
-    refuse (the server lacks a contact list), invalid. Sends nothing and changes nothing.
+    refuse (the server lacks a contact list, or several campaigns carry the name), invalid. Sends nothing and
+    changes nothing.
     Exits with the code `run --update` would end with if everything went as planned.
 
     Example: provisioner plan campaigns.xlsx --profile prod
@@ -225,7 +226,8 @@ def _print_plan(result: JobResult, as_json: bool) -> ExitCode:
     starts = [names[row] for row, steps in sorted(result.steps.items()) if steps.start]
     if starts:
         typer.echo(f"Would START {counted(len(starts), 'campaign')} (phones ring): {', '.join(starts)}.")
-    refused = [f"{counted(len(plan.missing_lists), 'row')} refused"] if plan.missing_lists else []
+    refusals = len(plan.missing_lists) + len(plan.ambiguous)
+    refused = [f"{counted(refusals, 'row')} refused"] if refusals else []
     refused += [counted(len(invalid), "invalid row")] if invalid else []
     if refused:
         typer.echo(f"Not ready: {' and '.join(refused)}; `run` would not create them.")

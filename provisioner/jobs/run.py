@@ -358,6 +358,8 @@ def _planned_outcomes(
             note = _LOCKED_NOTE if found.action == "locked" else None
             outcome = replace(outcome, status=_COMPARED[found.action], changes=found.changes, note=note)
         outcomes[row] = outcome
+    for row, why in plan.ambiguous.items():
+        outcomes[row] = RowOutcome(row, "", Status.FAILED, error=why, finished_at=now())
     for row, names in plan.missing_lists.items():
         listed = ", ".join(f"'{n}'" for n in names)
         outcomes[row] = RowOutcome(
@@ -466,7 +468,7 @@ def _plan_exit(plan: Plan, outcomes: dict[int, RowOutcome], checked: Checked) ->
     if not checked.validated.valid:
         return ExitCode.INVALID
     locked = any(o.status is Status.LOCKED for o in outcomes.values())
-    return ExitCode.FAILED if plan.missing_lists or locked else ExitCode.OK
+    return ExitCode.FAILED if plan.missing_lists or plan.ambiguous or locked else ExitCode.OK
 
 
 def closing_fields(report: Report) -> dict[str, object]:

@@ -80,6 +80,7 @@ class Plan:
     reconciled: int  # ledger entries left in flight by a crashed run, resolved against the server
     deleted: dict[int, str] = field(default_factory=dict)  # row -> why a campaign we created is to be made again
     named: dict[str, str] = field(default_factory=dict)  # id -> folded name of every campaign the server listed
+    ambiguous: dict[int, str] = field(default_factory=dict)  # row -> why: several campaigns carry its name
 
 
 @dataclass
@@ -147,17 +148,23 @@ class Provisioner:
         With ``reconcile`` (a run, not a plan), entries a crashed run left in flight are settled in the ledger.
         """
         listing, lists = await asyncio.gather(self._listing(), self._read(self._client.list_contact_lists))
-        server = listing.by_name(fold_name)
+        namesakes: dict[str, list[Campaign]] = collections.defaultdict(list)
+        for campaign in listing.campaigns:
+            namesakes[fold_name(campaign.name)].append(campaign)
         entries = self._ledger.entries(self._scope, {fold_name(p.name) for p in payloads})
         existing: dict[int, Campaign] = {}
         missing: dict[int, list[str]] = {}
         deleted: dict[int, str] = {}
+        ambiguous: dict[int, str] = {}
         to_create: list[Payload] = []
         reconciled = 0
         for payload in payloads:
             key = fold_name(payload.name)
             entry = entries.get(key)
-            on_server = server.get(key)
+            on_server = _the_one(namesakes.get(key, []), entry)
+            if on_server is None and len(namesakes.get(key, [])) > 1:
+                ambiguous[payload.row] = ambiguous_note(payload.name, namesakes[key])
+                continue
             if reconcile and entry is not None and entry.state is EntryState.IN_FLIGHT:
                 reconciled += 1
                 if on_server is not None:
@@ -175,7 +182,7 @@ class Provisioner:
             else:
                 to_create.append(payload)
         named = {c.id: fold_name(c.name) for c in listing.campaigns}
-        return Plan(to_create, existing, missing, reconciled, deleted, named)
+        return Plan(to_create, existing, missing, reconciled, deleted, named, ambiguous)
 
     async def create_all(
         self, payloads: list[Payload], stop: asyncio.Event, progress: Progress | None = None
@@ -496,6 +503,24 @@ async def unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
             task.cancel()
         await asyncio.gather(task, stopping, return_exceptions=True)
     return None if task.cancelled() else task.result()
+
+
+def _the_one(namesakes: list[Campaign], entry: Entry | None) -> Campaign | None:
+    """Return the row's campaign among those of its name: the only one, or the one the ledger says is ours."""
+    if len(namesakes) == 1:
+        return namesakes[0]
+    ours = entry.campaign_id if entry is not None else None
+    return next((c for c in namesakes if c.id == ours), None)
+
+
+def ambiguous_note(name: str, namesakes: list[Campaign]) -> str:
+    """Say why a row is refused when several campaigns carry its name and none is known to be the row's."""
+    ids = ", ".join(sorted(c.id for c in namesakes))
+    return (
+        f"{len(namesakes)} campaigns on the server are named '{name}' ({ids}), and none is known to be this row's: "
+        "nothing was sent (not created again, not updated, not scheduled, not started). Rename or delete the "
+        "others on the platform, then run again."
+    )
 
 
 def deleted_note(entry: Entry) -> str:
