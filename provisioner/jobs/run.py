@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import math
 import tempfile
 import time
 import uuid
@@ -18,6 +19,7 @@ import aiohttp
 
 from provisioner import __version__
 from provisioner.api.client import KoreClient, open_session
+from provisioner.api.listing import PAGE_SIZE
 from provisioner.api.settings import Settings
 from provisioner.errors import ApiError, AuthError, ProvisionerError, RunFatal, StateError
 from provisioner.exit_codes import ExitCode, exit_code_for
@@ -336,8 +338,12 @@ def _follow_up_work(
 
 
 def _follow_up_requests(steps: Iterable[Steps]) -> int:
-    """Return the fewest requests the steps after the creates take: a schedule is one, a start two (check, start)."""
-    return sum((s.schedule != "keep") + 2 * s.start for s in steps)
+    """Return the fewest requests the steps after the creates take: one read of the list for the campaigns with a
+    step, then one request per schedule and two per start (the status check, the start)."""
+    acting = [s for s in steps if s.acts]
+    if not acting:
+        return 0
+    return math.ceil(len(acting) / PAGE_SIZE) + 1 + sum((s.schedule != "keep") + 2 * s.start for s in acting)
 
 
 #: The status of an existing row, by the action its comparison calls for (an update not sent: it differs).
