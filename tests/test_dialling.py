@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import math
 import shutil
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from provisioner.jobs.run import run_job
 from provisioner.provision.lifecycle import WaitOptions, describe_schedule
 from provisioner.sandbox import Sandbox, SandboxConfig, ThreadedSandbox, client_env
 from tests.helpers import read_results
-from tests.test_run import job
+from tests.test_run import cli_run, job, wait_for
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "dialling.xlsx"
 THEIRS = ["Theirs 1", "Theirs 2", "Theirs 3"]
@@ -153,3 +154,25 @@ def test_the_lifecycle_from_the_command_line_and_undone_by_delete(tmp_path: Path
     again = cli(box, tmp_path, "delete", str(results), "--stop-active", "--yes")
     assert again.exit_code == 0, again.output
     assert sandbox.requests["delete"] == deletes and {c.id for c in sandbox.campaigns} == theirs
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_waiting_stops_at_once_starts_nothing_and_writes_the_results(
+    tmp_path: Path, threaded_sandbox: Any
+) -> None:
+    box = threaded_sandbox(config(ready_after_s=600))
+    assert box.server is not None
+    sandbox = box.server.sandbox
+    process = cli_run(box, sheet(tmp_path), tmp_path, "--wait")
+    # Round 1 read the list: the schedules went out (a campaign that exists can be scheduled), the starts wait.
+    wait_for(lambda: sandbox.requests["schedule"] == 5, process)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == ExitCode.INTERRUPTED, err
+    rows = read_results(tmp_path / "dialling.results.xlsx")
+    assert {(r["status"], r["campaign_status"]) for r in rows} == {("created", "Preparing")}
+    undone = {r["name"]: r["error"] for r in rows if r["error"]}
+    assert len(undone) == 10  # the campaigns to start
+    assert set(undone.values()) == {"its start not done: the run stopped before; run again to finish"}
+    assert sum(r["schedule"] is not None for r in rows) == 5
+    assert sandbox.requests["trigger"] == 0 and sandbox.requests["schedule"] == 5

@@ -251,3 +251,16 @@ def test_a_row_whose_name_several_campaigns_share_is_refused_unless_the_ledger_k
     assert sorted(c.id for c in twins) == sorted(row["error"].split("(")[1].split(")")[0].split(", "))
     assert sandbox.requests["create"] == 1 and sandbox.requests["update"] == 0  # Plain B only
     assert sandbox.requests["schedule"] == 0
+
+
+def test_a_schedule_goes_out_once_the_campaign_exists_without_waiting_for_ready(
+    tmp_path: Path, threaded_sandbox: Any
+) -> None:
+    box = threaded_sandbox(config(ready_after_s=600))
+    sandbox = box.server.sandbox
+    result = run_job(job(tmp_path, scheduled_book(tmp_path / "in.xlsx"), box))
+    assert result.exit_code is ExitCode.OK, result.report.summary.notes
+    assert len(result.rounds) == 1  # the read that checks the name is the campaign's alone; no wait
+    assert sandbox.requests["schedule"] == 1
+    assert {r["campaign_status"] for r in by_name(result).values()} == {"Preparing"}
+    assert result.report.summary.notes == ()

@@ -249,7 +249,8 @@ class _Server:
     def _steps(self, plan: Plan, compared: dict[int, Comparison | ApiError], *, record: bool) -> dict[int, Steps]:
         """Decide every sendable row's schedule and start: new campaigns from their row, others with the server.
 
-        With ``record`` (a run), a schedule the server showed in full and the ledger lacked goes to the ledger.
+        With ``record`` (a run), what the server proved and the ledger lacked goes to the ledger: a schedule it
+        showed in full, a start whose reply an earlier run lost.
         """
         payloads = {p.row: p for p in self.checked.payloads}
         entries = self.ledger.entries(self.settings.scope, {fold_name(p.name) for p in payloads.values()})
@@ -259,9 +260,12 @@ class _Server:
             found = compared.get(row)
             campaign = found.read if isinstance(found, Comparison) and found.read is not None else listed
             entry = entries.get(fold_name(payload.name))
-            steps[row] = decide(Target(payload, campaign, created=False), entry, update=self.job.update)
-            if record and steps[row].learned:
-                self.ledger.scheduled(self.settings.scope, (payload.name, campaign.id), payload.schedule)
+            decided = steps[row] = decide(Target(payload, campaign, created=False), entry, update=self.job.update)
+            where = (payload.name, campaign.id)
+            if record and decided.learned:
+                self.ledger.scheduled(self.settings.scope, where, payload.schedule)
+            if record and decided.confirm_start and decided.started_at is not None:
+                self.ledger.started(self.settings.scope, where, decided.started_at)
         return steps
 
     async def _send(

@@ -205,6 +205,10 @@ class _Watched:
     def waiting(self) -> bool:
         return not self.gone and self.status in (None, PREPARING)
 
+    @property
+    def startable(self) -> bool:
+        return self.steps.start and not self.waiting and not self.gone
+
 
 class FollowUp:
     """Watches a run's campaigns until they leave Preparing, then sets their schedules and starts them."""
@@ -256,13 +260,19 @@ class FollowUp:
         deadline = self._clock() + wait.timeout_s
         fatal: ApiError | None = None
         notes: list[str] = []
+
+        def waited_for() -> list[_Watched]:
+            """The campaigns still Preparing that the run waits for: all with --wait, else those yet to start."""
+            return [w for w in watched.values() if w.waiting and (wait.wait or w.steps.start)]
+
         try:
             while not stop.is_set():
-                if any(w.waiting for w in watched.values()) or _schedules_left(watched.values()):
+                if waited_for() or _schedules_left(watched.values()):
                     await self._round(watched, names, since)
-                ready = [w for w in watched.values() if not w.waiting and not w.gone and w.steps.acts]
+                # A schedule goes once the campaign exists and its name is checked; a start waits for Ready.
+                ready = [w for w in watched.values() if not w.gone and (w.steps.schedule != "keep" or w.startable)]
                 fatal = await self._act(ready, names, stop)
-                if fatal is not None or not any(w.waiting for w in watched.values()):
+                if fatal is not None or not waited_for():
                     break
                 left = deadline - self._clock()
                 if left <= 0:
@@ -270,9 +280,10 @@ class FollowUp:
                 await unless_stopped(self._sleep(min(left, self._interval(wait))), stop)
         except (ApiError, ListingError) as exc:
             notes.append(f"stopped watching the campaigns: {exc}; they exist, run again to finish")
-        still = [w for w in watched.values() if w.waiting]
-        for w in still:
-            w.outcome = replace(w.outcome, campaign_status=w.status or PREPARING)
+        still = waited_for()
+        for w in watched.values():
+            if w.waiting:
+                w.outcome = replace(w.outcome, campaign_status=w.status or PREPARING)
         stopped = stop.is_set() or fatal is not None or bool(notes)
         for w in watched.values():
             if w.steps.acts and w.outcome.error is None:
@@ -342,16 +353,13 @@ class FollowUp:
         return fatal[0] if fatal else None
 
     async def _steps(self, w: _Watched, names: Mapping[str, str]) -> None:
-        """Set the campaign's schedule, then start it, as its steps say; each step is taken once."""
-        steps, campaign = w.steps, w.target.campaign
-        where = (w.target.payload.name, campaign.id)
-        if steps.confirm_start and steps.started_at is not None:
-            self._ledger.started(self._scope, where, steps.started_at)
-        if steps.schedule != "keep":
+        """Set the campaign's schedule, then, once it is Ready, start it, as its steps say; each step is taken once."""
+        if w.steps.schedule != "keep":
             w.outcome = await self._schedule(w, names)
-        if steps.start and w.outcome.error is None:
+            w.steps = replace(w.steps, schedule="keep", start=w.steps.start and w.outcome.error is None)
+        if w.startable:
             w.outcome = await self._start(w)
-        w.steps = replace(steps, schedule="keep", start=False, confirm_start=False)
+            w.steps = replace(w.steps, start=False)
 
     async def _schedule(self, w: _Watched, names: Mapping[str, str]) -> RowOutcome:
         """Set (or clear) the campaign's schedule by its name, once the name is proven to be its alone."""
