@@ -1,6 +1,6 @@
 """What waiting for Ready costs: requests per round of `run --wait` against the budget ⌈N / page⌉ + 1.
 
-    python benchmarks/bench_wait.py            1,000 campaigns, 100 a page, Ready 20 s after their create (~1 min)
+    python benchmarks/bench_wait.py            1,000 campaigns, 100 a page, Ready 20 s after their create (~30 s)
     python benchmarks/bench_wait.py --n 300 --page 50 --ready-after 10
 
 Budget (issue 11): each round of polling N campaigns costs at most ⌈N / page⌉ + 1 requests, where one status
