@@ -108,7 +108,40 @@ class RunStopped(Exception):
         self.outcome = outcome
 
 
-class Provisioner:
+class ServerWork:
+    """What every stage of a run that talks to one account shares: the client, the ledger and its scope, the
+    run's options, one way to retry a call, and the sleep, clock and randomness tests inject."""
+
+    def __init__(
+        self,
+        client: KoreClient,
+        ledger: Ledger,
+        scope: Scope,
+        options: RunOptions,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        now: Callable[[], dt.datetime] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._client = client
+        self._ledger = ledger
+        self._scope = scope
+        self._options = options
+        self._sleep = sleep
+        self._now = now or (lambda: dt.datetime.now(dt.UTC))
+        self._rng = rng or random.Random()  # noqa: S311  (jitter only)
+
+    async def _retried(self, attempt: Callable[[], Awaitable[T]], retry_on: tuple[type[ApiError], ...]) -> T:
+        """Run ``attempt`` under the run's retry policy, retrying only the failures ``retry_on`` names."""
+        return await call_with_retries(
+            attempt, retry_on=retry_on, policy=self._options.retry, sleep=self._sleep, rng=self._rng
+        )
+
+    async def _read(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        return await self._retried(attempt, READ_RETRYABLE)
+
+
+class Provisioner(ServerWork):
     """One run against one account: pre-flight, then the creates."""
 
     def __init__(
@@ -123,20 +156,9 @@ class Provisioner:
         now: Callable[[], dt.datetime] | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        self._client = client
-        self._ledger = ledger
-        self._scope = scope
+        super().__init__(client, ledger, scope, options, sleep=sleep, now=now, rng=rng)
         self._run_id = run_id
-        self._options = options
-        self._sleep = sleep
-        self._now = now or (lambda: dt.datetime.now(dt.UTC))
-        self._rng = rng or random.Random()  # noqa: S311  (jitter only)
         self.latest: dict[int, Campaign] = {}  # row -> its campaign as this run's last create or update returned it
-
-    async def _read(self, attempt: Callable[[], Awaitable[T]]) -> T:
-        return await call_with_retries(
-            attempt, retry_on=READ_RETRYABLE, policy=self._options.retry, sleep=self._sleep, rng=self._rng
-        )
 
     async def _listing(self, start: dt.datetime = EPOCH) -> Listing:
         """Read every campaign created since ``start`` (server time), provably; each page retried on its own."""
@@ -274,13 +296,7 @@ class Provisioner:
             sent_at = self._client.server_now()
             self._ledger.begin(self._scope, payload.name, self._run_id)
             try:
-                campaign = await call_with_retries(
-                    send,
-                    retry_on=CREATE_RETRYABLE,
-                    policy=self._options.retry,
-                    sleep=self._sleep,
-                    rng=self._rng,
-                )
+                campaign = await self._retried(send, CREATE_RETRYABLE)
             except AmbiguousError as exc:
                 last_error = exc.message
                 log.info(
@@ -416,9 +432,7 @@ class Provisioner:
 
         outcome = self._outcome(payload, Status.FAILED, sends=sends)
         try:
-            campaign: Campaign | None = await call_with_retries(
-                send, retry_on=UPDATE_RETRYABLE, policy=self._options.retry, sleep=self._sleep, rng=self._rng
-            )
+            campaign: Campaign | None = await self._retried(send, UPDATE_RETRYABLE)
         except RejectedError as exc:
             return replace(outcome, attempts=sends, error=exc.message, campaign_id=campaign_id)
         except (AuthError, TLSError) as exc:

@@ -21,11 +21,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, Literal
 
 from provisioner.api.campaign import ACTIVE, PREPARING, READY, Campaign
 from provisioner.api.client import KoreClient
@@ -38,15 +37,14 @@ from provisioner.errors import (
 )
 from provisioner.names import fold_name
 from provisioner.provision.compare import Change
-from provisioner.provision.engine import RunOptions, unless_stopped
+from provisioner.provision.engine import RunOptions, ServerWork, unless_stopped
 from provisioner.provision.ledger import Entry, Ledger, Scope
 from provisioner.provision.outcomes import RowOutcome, Status
 from provisioner.provision.payloads import Payload
-from provisioner.provision.retry import READ_RETRYABLE, SCHEDULE_RETRYABLE, START_RETRYABLE, call_with_retries
+from provisioner.provision.retry import SCHEDULE_RETRYABLE, START_RETRYABLE
 from provisioner.words import counted
 
 log = logging.getLogger("provisioner.provision.lifecycle")
-T = TypeVar("T")
 
 ScheduleStep = Literal["keep", "set", "clear"]
 
@@ -210,7 +208,7 @@ class _Watched:
         return self.steps.start and not self.waiting and not self.gone
 
 
-class FollowUp:
+class FollowUp(ServerWork):
     """Watches a run's campaigns until they leave Preparing, then sets their schedules and starts them."""
 
     def __init__(
@@ -223,18 +221,10 @@ class FollowUp:
         rate: tuple[int, float],
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
-        now: Callable[[], dt.datetime] | None = None,
-        rng: random.Random | None = None,
     ) -> None:
-        self._client = client
-        self._ledger = ledger
-        self._scope = scope
-        self._options = options
+        super().__init__(client, ledger, scope, options, sleep=sleep)
         self._rate = rate  # requests per window, window seconds
-        self._sleep = sleep
         self._clock = clock
-        self._now = now or (lambda: dt.datetime.now(dt.UTC))
-        self._rng = rng or random.Random()  # noqa: S311  (jitter only)
         self.round_requests: list[int] = []  # the requests each round of reading the list cost
 
     async def run(
@@ -375,13 +365,7 @@ class FollowUp:
             )
         schedule = payload.schedule if w.steps.schedule == "set" else None
         try:
-            await call_with_retries(
-                lambda: self._client.schedule_campaign(payload.name, schedule),
-                retry_on=SCHEDULE_RETRYABLE,
-                policy=self._options.retry,
-                sleep=self._sleep,
-                rng=self._rng,
-            )
+            await self._retried(lambda: self._client.schedule_campaign(payload.name, schedule), SCHEDULE_RETRYABLE)
         except (AuthError, TLSError):
             raise
         except ApiError as exc:
@@ -408,13 +392,7 @@ class FollowUp:
         for _ in range(self._options.max_sends):
             self._ledger.starting(self._scope, where)
             try:
-                reported = await call_with_retries(
-                    lambda: self._client.start_campaign(campaign_id),
-                    retry_on=START_RETRYABLE,
-                    policy=self._options.retry,
-                    sleep=self._sleep,
-                    rng=self._rng,
-                )
+                reported = await self._retried(lambda: self._client.start_campaign(campaign_id), START_RETRYABLE)
             except AmbiguousError as exc:
                 error = exc.message
                 await self._sleep(self._options.reconcile_delay_s)
@@ -446,11 +424,6 @@ class FollowUp:
     async def _status(self, campaign_id: str) -> str | None:
         campaign = await self._read(lambda: self._client.campaign_status(campaign_id))
         return campaign.status
-
-    async def _read(self, attempt: Callable[[], Awaitable[T]]) -> T:
-        return await call_with_retries(
-            attempt, retry_on=READ_RETRYABLE, policy=self._options.retry, sleep=self._sleep, rng=self._rng
-        )
 
 
 def _left_undone(w: _Watched, *, stopped: bool) -> RowOutcome:
