@@ -193,6 +193,9 @@ def test_a_changed_schedule_differs_and_update_sends_it_once(tmp_path: Path, thr
         "Daily, 2027-01-04 09:00 to 2030-12-31 18:00"
     )
     assert sandbox.requests["schedule"] == 1 and by_name(differs)["Plain B"]["status"] == "unchanged"
+    planned = run_job(job(tmp_path, path, box), dry_run=True)  # a plan stands for `run --update`
+    assert planned.exit_code is ExitCode.OK and planned.steps[2].schedule == "set"
+    assert [str(c) for o in planned.report.outcomes if o.name == "Sched A" for c in o.changes] == [row["changes"]]
 
     updated = run_job(job(tmp_path, path, box, update=True))
     assert updated.exit_code is ExitCode.OK, updated.report.summary.notes

@@ -260,7 +260,9 @@ class _Server:
             found = compared.get(row)
             campaign = found.read if isinstance(found, Comparison) and found.read is not None else listed
             entry = entries.get(fold_name(payload.name))
-            decided = steps[row] = decide(Target(payload, campaign, created=False), entry, update=self.job.update)
+            # A plan stands for `run --update`: it counts the schedules that run would send.
+            update = self.job.update or not record
+            decided = steps[row] = decide(Target(payload, campaign, created=False), entry, update=update)
             where = (payload.name, campaign.id)
             if record and decided.learned:
                 self.ledger.scheduled(self.settings.scope, where, payload.schedule)
