@@ -147,7 +147,7 @@ def test_a_campaign_still_preparing_at_the_timeout_is_reported_not_failed(
         "its start not done yet: still Preparing when the wait ended; run again to finish"
     }
     assert notes == [
-        "2 campaigns still Preparing after 1 min: not a failure; run again (with --wait) to wait longer and take "
+        "2 campaigns still Preparing after 0 s: not a failure; run again (with --wait) to wait longer and take "
         "their remaining steps"
     ]
     assert box.server.sandbox.requests["trigger"] == 0

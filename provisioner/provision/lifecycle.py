@@ -39,6 +39,7 @@ from provisioner.names import fold_name
 from provisioner.provision.compare import Change
 from provisioner.provision.engine import RunOptions, ServerWork, unless_stopped
 from provisioner.provision.ledger import Entry, Ledger, Scope
+from provisioner.provision.limiter import on_grant
 from provisioner.provision.outcomes import RowOutcome, Status
 from provisioner.provision.payloads import Payload
 from provisioner.provision.retry import SCHEDULE_RETRYABLE, START_RETRYABLE
@@ -50,8 +51,10 @@ ScheduleStep = Literal["keep", "set", "clear"]
 
 #: The label of a schedule change in the results' Changes column and the plan.
 SCHEDULE_FIELD: Final = "Schedule"
-#: Statuses a start may follow: the campaign waits to be started. Any other (Stopped, Completed…) means it ran.
+#: Statuses a start may follow: the campaign waits to be started.
 _STARTABLE: Final = frozenset({PREPARING, READY})
+#: Statuses only a started campaign reaches: a start whose reply was lost took if the campaign shows one of them.
+_RAN: Final = frozenset({ACTIVE, "Paused", "Stopped", "Completed"})
 
 
 @dataclass(frozen=True)
@@ -120,9 +123,15 @@ def decide(target: Target, entry: Entry | None, *, update: bool) -> Steps:
         return replace(steps, started_at=ours.started_at, note=note)
     status = campaign.status
     if ours is not None and ours.start_sent_at is not None and status not in _STARTABLE:
-        # A start was sent and its outcome not recorded; the campaign has left Ready since, so it took.
-        note = f"started by an earlier run whose reply was lost (now {status})"
-        return replace(steps, started_at=ours.start_sent_at, confirm_start=True, note=note)
+        if status in _RAN:
+            note = f"started by an earlier run whose reply was lost (now {status})"
+            return replace(steps, started_at=ours.start_sent_at, confirm_start=True, note=note)
+        # Neither waiting to start nor a state only a run reaches: whether that start took cannot be told.
+        note = (
+            f"not started: an earlier run may have started it (its reply was lost) and its status ({status}) does "
+            "not tell; check it on the platform, then `provisioner ledger forget` it to let runs start it"
+        )
+        return replace(steps, note=note)
     if status == ACTIVE:
         return replace(steps, note="already Active on the platform; not started again")
     if status is not None and status not in _STARTABLE:
@@ -257,8 +266,10 @@ class FollowUp(ServerWork):
 
         try:
             while not stop.is_set():
-                if waited_for() or _schedules_left(watched.values()):
-                    await self._round(watched, names, since)
+                if (waited_for() or _schedules_left(watched.values())) and (
+                    await unless_stopped(self._round(watched, names, since), stop) is None
+                ):
+                    break
                 # A schedule goes once the campaign exists and its name is checked; a start waits for Ready.
                 ready = [w for w in watched.values() if not w.gone and (w.steps.schedule != "keep" or w.startable)]
                 fatal = await self._act(ready, names, stop)
@@ -268,6 +279,8 @@ class FollowUp(ServerWork):
                 if left <= 0:
                     break
                 await unless_stopped(self._sleep(min(left, self._interval(wait))), stop)
+        except (AuthError, TLSError) as exc:
+            fatal = exc
         except (ApiError, ListingError) as exc:
             notes.append(f"stopped watching the campaigns: {exc}; they exist, run again to finish")
         still = waited_for()
@@ -279,9 +292,9 @@ class FollowUp(ServerWork):
             if w.steps.acts and w.outcome.error is None:
                 w.outcome = _left_undone(w, stopped=stopped)
         if still and not stop.is_set() and fatal is None and not notes:
-            minutes = max(1, round(wait.timeout_s / 60))
+            waited = f"{round(wait.timeout_s / 60)} min" if wait.timeout_s >= 90 else f"{wait.timeout_s:g} s"
             notes.append(
-                f"{counted(len(still), 'campaign')} still Preparing after {minutes} min: not a failure; "
+                f"{counted(len(still), 'campaign')} still Preparing after {waited}: not a failure; "
                 "run again (with --wait) to wait longer and take their remaining steps"
             )
         return {row: w.outcome for row, w in watched.items()}, notes, fatal
@@ -292,7 +305,7 @@ class FollowUp(ServerWork):
         last = self.round_requests[-1] if self.round_requests else 1
         return max(wait.interval_s, 2 * last * window_s / max(per_window, 1))
 
-    async def _round(self, watched: dict[int, _Watched], names: dict[str, str], since: dt.datetime) -> None:
+    async def _round(self, watched: dict[int, _Watched], names: dict[str, str], since: dt.datetime) -> bool:
         """Read the list from the pre-flight (or the oldest campaign waiting) on; note statuses and every name."""
         created = [w.target.campaign.created_at for w in watched.values() if w.waiting]
         start = min([since, *(c for c in created if c is not None)]) - dt.timedelta(seconds=self._options.lookback_s)
@@ -320,35 +333,58 @@ class FollowUp(ServerWork):
             len(watched),
             counted(listing.requests, "request"),
         )
+        return True
 
     async def _act(self, ready: list[_Watched], names: Mapping[str, str], stop: asyncio.Event) -> ApiError | None:
         """Take the steps of campaigns no longer Preparing, ``concurrency`` at a time; return a fatal error.
 
-        A stop lets steps already sent settle (a start cut short could not be told from one that took) and
-        sends nothing new.
+        A stop cancels at once every step that has sent no start (a schedule is idempotent, a status check a
+        read); a start already let through to the server gets up to ``drain_timeout_s`` to settle, since one
+        cut short could not be told from one that took. Nothing new is sent after the stop.
         """
         slots = asyncio.Semaphore(max(1, self._options.concurrency))
         fatal: list[ApiError] = []
+        starting: set[asyncio.Future[Any] | None] = set()  # tasks whose start the limiter let through
 
         async def one(w: _Watched) -> None:
             async with slots:
                 if stop.is_set() or fatal:
                     return
                 try:
-                    await self._steps(w, names)
+                    await self._steps(w, names, stop, lambda: starting.add(asyncio.current_task()))
                 except (AuthError, TLSError) as exc:
                     fatal.append(exc)
 
-        await asyncio.gather(*(one(w) for w in ready))
+        pending: set[asyncio.Future[Any]] = {asyncio.ensure_future(one(w)) for w in ready}
+        stopping: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+        while pending and not stopping.done():
+            _, pending = await asyncio.wait(pending | {stopping}, return_when=asyncio.FIRST_COMPLETED)
+            pending.discard(stopping)
+        stopping.cancel()
+        at_server = {task for task in pending if task in starting}
+        for task in pending - at_server:
+            task.cancel()
+        if at_server:
+            drain = self._options.drain_timeout_s
+            log.info("stopping: waiting up to %s s for %s sent", drain, counted(len(at_server), "start"))
+            _, late = await asyncio.wait(at_server, timeout=drain)
+            for task in late:
+                task.cancel()
+        await asyncio.gather(*pending, stopping, return_exceptions=True)
         return fatal[0] if fatal else None
 
-    async def _steps(self, w: _Watched, names: Mapping[str, str]) -> None:
-        """Set the campaign's schedule, then, once it is Ready, start it, as its steps say; each step is taken once."""
+    async def _steps(
+        self, w: _Watched, names: Mapping[str, str], stop: asyncio.Event, sending: Callable[[], None]
+    ) -> None:
+        """Set the campaign's schedule, then, once it is Ready, start it, as its steps say; each step is taken once.
+
+        ``sending`` is called when the limiter lets a start through: from then on it may be at the server.
+        """
         if w.steps.schedule != "keep":
             w.outcome = await self._schedule(w, names)
             w.steps = replace(w.steps, schedule="keep", start=w.steps.start and w.outcome.error is None)
-        if w.startable:
-            w.outcome = await self._start(w)
+        if w.startable and not stop.is_set():
+            w.outcome = await self._start(w, stop, sending)
             w.steps = replace(w.steps, start=False)
 
     async def _schedule(self, w: _Watched, names: Mapping[str, str]) -> RowOutcome:
@@ -376,7 +412,7 @@ class FollowUp(ServerWork):
         said = describe_schedule(schedule) if schedule is not None else "none (disabled by this run)"
         return replace(outcome, status=status, schedule=said)
 
-    async def _start(self, w: _Watched) -> RowOutcome:
+    async def _start(self, w: _Watched, stop: asyncio.Event, sending: Callable[[], None]) -> RowOutcome:
         """Start a Ready campaign exactly once: intent recorded first, a lost reply settled by the status."""
         payload, campaign_id, outcome = w.target.payload, w.target.campaign.id, w.outcome
         where = (payload.name, campaign_id)
@@ -390,25 +426,39 @@ class FollowUp(ServerWork):
             return replace(outcome, campaign_status=status, note=outcome.note or why)
         error = "the server did not say"
         for _ in range(self._options.max_sends):
+            if stop.is_set():
+                return replace(outcome, error=f"its start not done: the run stopped before ({error}); run again")
             self._ledger.starting(self._scope, where)
+            sent = False
+
+            def granted() -> None:
+                nonlocal sent
+                sent = True
+                sending()
+
             try:
-                reported = await self._retried(lambda: self._client.start_campaign(campaign_id), START_RETRYABLE)
+                with on_grant(granted):
+                    reported = await self._retried(lambda: self._client.start_campaign(campaign_id), START_RETRYABLE)
+            except asyncio.CancelledError:
+                if not sent:
+                    self._ledger.not_started(self._scope, where)  # cancelled before it could reach the server
+                raise
             except AmbiguousError as exc:
                 error = exc.message
                 await self._sleep(self._options.reconcile_delay_s)
                 try:
                     status = await self._status(campaign_id)
                 except ApiError as lookup:
-                    status, error = None, f"{lookup}"
-                if status is None:
-                    return replace(
-                        outcome,
-                        error=f"{exc.message}; whether it started could not be read ({error}). Run again: the "
-                        "next run checks its status before starting it",
-                    )
-                if status in _STARTABLE:
+                    status, error = None, f"{exc.message}; reading its status failed too ({lookup})"
+                if status == READY:  # a start that took would show Active: this one did not
                     self._ledger.not_started(self._scope, where)
                     continue
+                if status not in _RAN:
+                    return replace(
+                        outcome,
+                        error=f"{error}; whether it started cannot be told (status {status}). The next run checks "
+                        "its status before anything is sent",
+                    )
                 reported = status
             except (AuthError, TLSError):
                 raise
