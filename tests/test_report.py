@@ -202,6 +202,7 @@ def test_summary_holds_the_run_facts(book: OpenpyxlWorkbook) -> None:
         "Exit code": 1,
         "Exit code meaning": ExitCode.FAILED.meaning,
         "Campaigns started": 0,
+        "Schedules or starts not done": 0,
         "Problems": "2 errors, 1 warning",
         "Notes": "interrupted by SIGTERM\n2 campaigns left unknown",
     }

@@ -43,6 +43,7 @@ def run(
         typer.Option(
             "--wait-timeout",
             min=0,
+            max=24 * 3600,
             metavar="SECONDS",
             help="Stop waiting after this long; campaigns still Preparing are reported, not failed.",
         ),

@@ -31,7 +31,16 @@ from provisioner.names import fold_name
 from provisioner.provision.compare import Comparison
 from provisioner.provision.engine import Plan, Provisioner, RunOptions, unless_stopped
 from provisioner.provision.ledger import Ledger, default_path
-from provisioner.provision.lifecycle import FollowUp, Steps, Target, WaitOptions, decide, with_steps
+from provisioner.provision.lifecycle import (
+    FollowUp,
+    Steps,
+    Target,
+    WaitOptions,
+    decide,
+    held,
+    left_undone,
+    with_steps,
+)
 from provisioner.provision.limiter import RollingWindowLimiter, estimate_duration
 from provisioner.provision.outcomes import Report, RowOutcome, RunSummary, Status, count_statuses
 from provisioner.provision.payloads import Payload
@@ -220,7 +229,11 @@ class _Server:
             follow_notes: list[str] = []
             rounds: tuple[int, ...] = ()
             work = _follow_up_work(plan, steps, outcomes, engine, self.checked.payloads)
-            if fatal is None and not stop.is_set() and (job.wait.wait or any(s.acts for _, s, _ in work)):
+            if fatal is not None or stop.is_set():
+                for target, step, outcome in work:  # the run stopped before any step after the creates
+                    if step.acts:
+                        outcomes[target.payload.row] = left_undone(outcome, step, waiting=False)
+            elif job.wait.wait or any(step.acts for _, step, _ in work):
                 follow = FollowUp(client, self.ledger, self.settings.scope, job.options, rate=(rate, job.rate_window_s))
                 followed, follow_notes, fatal = await follow.run(work, (plan.named, listed_since), job.wait, stop)
                 outcomes.update(followed)
@@ -329,7 +342,10 @@ def _follow_up_work(
     engine: Provisioner,
     payloads: list[Payload],
 ) -> list[tuple[Target, Steps, RowOutcome]]:
-    """Return every row whose campaign exists now, with its steps after the create and its outcome so far."""
+    """Return every row whose campaign exists now, with its steps after the create and its outcome so far.
+
+    A start is held back (with a note in ``outcomes``) for a campaign not known to hold its row's settings.
+    """
     work = []
     for payload in payloads:
         outcome = outcomes.get(payload.row)
@@ -339,7 +355,8 @@ def _follow_up_work(
         campaign = engine.latest.get(payload.row) or plan.existing.get(payload.row)
         if campaign is None:
             continue
-        work.append((Target(payload, campaign, created), steps[payload.row], outcome))
+        step, outcomes[payload.row] = held(steps[payload.row], outcome)
+        work.append((Target(payload, campaign, created), step, outcomes[payload.row]))
     return work
 
 

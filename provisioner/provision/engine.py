@@ -317,7 +317,7 @@ class Provisioner(ServerWork):
                         f"({lookup_error}). Run again to reconcile.",
                     )
                 if found is not None:
-                    self._wrote(payload, found)
+                    self._made(payload, found)
                     return self._outcome(payload, Status.CREATED, found, sends=state.sends)
                 state.reached = False  # looked up and not there: sending it again cannot make a second one
                 continue
@@ -337,7 +337,7 @@ class Provisioner(ServerWork):
                     error=f"not sent: the server still rate-limited it after {self._options.retry.max_attempts} "
                     "tries; run again to send it",
                 )
-            self._wrote(payload, campaign)
+            self._made(payload, campaign)
             return self._outcome(payload, Status.CREATED, campaign, sends=state.sends)
         self._ledger.failed(self._scope, payload.name, last_error)
         return self._outcome(
@@ -346,6 +346,12 @@ class Provisioner(ServerWork):
             sends=state.sends,
             error=f"{last_error} (sent {state.sends} times; each time the server failed and did not create it)",
         )
+
+    def _made(self, payload: Payload, campaign: Campaign) -> None:
+        """Record a campaign this run created: the body it holds, and the schedule this run owes it."""
+        self._wrote(payload, campaign)
+        if payload.schedule is not None:
+            self._ledger.schedule_due(self._scope, (payload.name, campaign.id), payload.schedule)
 
     def _wrote(self, payload: Payload, campaign: Campaign) -> None:
         """Record that the campaign holds the row's body, at the server's updatedAt it showed."""

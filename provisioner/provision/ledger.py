@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS campaigns (
     last_body TEXT,
     server_updated_at TEXT,
     schedule TEXT,
+    schedule_due TEXT,
     start_sent_at TEXT,
     started_at TEXT,
     PRIMARY KEY (host, account, stream, lname)
@@ -65,15 +66,16 @@ _ADDED_COLUMNS: Final = (
     ("last_body", "TEXT"),
     ("server_updated_at", "TEXT"),
     ("schedule", "TEXT"),
+    ("schedule_due", "TEXT"),
     ("start_sent_at", "TEXT"),
     ("started_at", "TEXT"),
 )
 _COLUMNS: Final = (
     "host, account, stream, lname, name, state, campaign_id, run_id, attempts, error, sent_at, last_body, "
-    "server_updated_at, schedule, start_sent_at, started_at"
+    "server_updated_at, schedule, schedule_due, start_sent_at, started_at"
 )
 #: What an entry records of a campaign after its create, cleared when the entry comes to name another campaign.
-_FOLLOW_UP_COLUMNS: Final = ("schedule", "start_sent_at", "started_at")
+_FOLLOW_UP_COLUMNS: Final = ("schedule", "schedule_due", "start_sent_at", "started_at")
 #: What the ``schedule`` column holds for a schedule this tool disabled (NULL: it never set one).
 _NO_SCHEDULE: Final = "null"
 
@@ -102,6 +104,7 @@ class Entry:
     server_updated_at: str | None = None  # the server's updatedAt while it held last_body, as it wrote it
     schedule_set: bool = False  # this tool set (or disabled) the campaign's schedule; ``schedule`` says to what
     schedule: dict[str, Any] | None = None  # the schedule body last set; None with schedule_set: disabled
+    schedule_due: dict[str, Any] | None = None  # the schedule the run that created the campaign was to set
     start_sent_at: dt.datetime | None = None  # a start (trigger=play) was about to be sent
     started_at: dt.datetime | None = None  # the start took effect: the campaign was started, never to be again
 
@@ -184,11 +187,11 @@ class Ledger:
         """Record the intent to send a create, before it is sent."""
         now = self._now()
         self._db.execute(
-            "INSERT INTO campaigns (host, account, stream, lname, name, state, run_id, attempts, sent_at, updated_at) "
+            "INSERT INTO campaigns (host, account, stream, lname, name, state, run_id, attempts, sent_at, updated_at) "  # noqa: S608  (constant columns)
             "VALUES (?, ?, ?, ?, ?, 'in_flight', ?, 1, ?, ?) "
             "ON CONFLICT (host, account, stream, lname) DO UPDATE SET state = 'in_flight', name = excluded.name, "
             "run_id = excluded.run_id, attempts = attempts + 1, error = NULL, sent_at = excluded.sent_at, "
-            "updated_at = excluded.updated_at, schedule = NULL, start_sent_at = NULL, started_at = NULL",
+            f"updated_at = excluded.updated_at, {', '.join(f'{c} = NULL' for c in _FOLLOW_UP_COLUMNS)}",
             (*scope, fold_name(name), name, run_id, now, now),
         )
 
@@ -196,9 +199,9 @@ class Ledger:
         """Record that the campaign exists on the server with this id."""
         now = self._now()
         self._db.execute(
-            "INSERT INTO campaigns (host, account, stream, lname, name, state, campaign_id, run_id, updated_at) "
+            "INSERT INTO campaigns (host, account, stream, lname, name, state, campaign_id, run_id, updated_at) "  # noqa: S608  (constant columns)
             "VALUES (?, ?, ?, ?, ?, 'created', ?, ?, ?) "
-            "ON CONFLICT (host, account, stream, lname) DO UPDATE SET state = 'created', "
+            f"ON CONFLICT (host, account, stream, lname) DO UPDATE SET {_same_campaign()}, state = 'created', "
             "campaign_id = excluded.campaign_id, error = NULL, updated_at = excluded.updated_at",
             (*scope, fold_name(name), name, campaign_id, run_id, now),
         )
@@ -219,9 +222,9 @@ class Ledger:
         now = self._now()
         values = (*scope, fold_name(name), name, campaign_id, run_id, now, json.dumps(body, sort_keys=True))
         self._db.execute(
-            "INSERT INTO campaigns (host, account, stream, lname, name, state, campaign_id, run_id, updated_at, "
+            "INSERT INTO campaigns (host, account, stream, lname, name, state, campaign_id, run_id, updated_at, "  # noqa: S608  (constant columns)
             "last_body, server_updated_at) VALUES (?, ?, ?, ?, ?, 'created', ?, ?, ?, ?, ?) "
-            "ON CONFLICT (host, account, stream, lname) DO UPDATE SET state = 'created', "
+            f"ON CONFLICT (host, account, stream, lname) DO UPDATE SET {_same_campaign()}, state = 'created', "
             "campaign_id = excluded.campaign_id, error = NULL, updated_at = excluded.updated_at, "
             "last_body = excluded.last_body, server_updated_at = excluded.server_updated_at",
             (*values, server_updated_at),
@@ -232,6 +235,10 @@ class Ledger:
         self._set(
             scope, campaign, "schedule", _NO_SCHEDULE if schedule is None else json.dumps(schedule, sort_keys=True)
         )
+
+    def schedule_due(self, scope: Scope, campaign: tuple[str, str], schedule: dict[str, Any]) -> None:
+        """Record that the run creating campaign ``(name, id)`` is to set ``schedule`` on it: owed until set."""
+        self._set(scope, campaign, "schedule_due", json.dumps(schedule, sort_keys=True))
 
     def starting(self, scope: Scope, campaign: tuple[str, str]) -> None:
         """Record the intent to start campaign ``(name, id)``, before the trigger is sent."""
@@ -251,11 +258,7 @@ class Ledger:
         An entry that named another campaign id loses its other follow-up facts: they were about that campaign.
         """
         name, campaign_id = campaign
-        others = ", ".join(
-            f"{other} = CASE WHEN campaign_id IS excluded.campaign_id THEN {other} ELSE NULL END"
-            for other in _FOLLOW_UP_COLUMNS
-            if other != column
-        )
+        others = _same_campaign(but=column)
         # Column names are this module's constants, never input; SQLite reads the old row on every right side.
         self._db.execute(
             "INSERT INTO campaigns (host, account, stream, lname, name, state, campaign_id, run_id, updated_at, "  # noqa: S608
@@ -272,7 +275,7 @@ class Ledger:
 
 def _entry(row: tuple[object, ...]) -> Entry:
     lname, name, state, campaign_id, run_id, attempts, error, sent_at, last_body, server_updated_at, *follow = row
-    schedule, start_sent_at, started_at = follow
+    schedule, schedule_due, start_sent_at, started_at = follow
     return Entry(
         str(lname),
         str(name),
@@ -286,8 +289,18 @@ def _entry(row: tuple[object, ...]) -> Entry:
         None if server_updated_at is None else str(server_updated_at),
         schedule_set=schedule is not None,
         schedule=json.loads(str(schedule)) if schedule is not None else None,
+        schedule_due=json.loads(str(schedule_due)) if schedule_due is not None else None,
         start_sent_at=_moment(start_sent_at),
         started_at=_moment(started_at),
+    )
+
+
+def _same_campaign(*, but: str = "") -> str:
+    """Return SQL that keeps each follow-up column while an entry names the same campaign id, else clears it."""
+    return ", ".join(
+        f"{column} = CASE WHEN campaign_id IS excluded.campaign_id THEN {column} ELSE NULL END"
+        for column in _FOLLOW_UP_COLUMNS
+        if column != but
     )
 
 

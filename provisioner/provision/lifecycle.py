@@ -148,8 +148,8 @@ def _schedule_step(
     recorded = ours.schedule if ours is not None and ours.schedule_set else None
     known = ours is not None and ours.schedule_set
     if wanted is not None:
-        if created:
-            return "set", None
+        if created or (ours is not None and ours.schedule_due == wanted and not (known and recorded == wanted)):
+            return "set", None  # a new campaign's, or owed by the run that created it (which stopped before)
         if shown is not False and ((known and recorded == wanted) or shown_schedule(campaign, wanted) == wanted):
             return "keep", None
         if known and shown is not False:
@@ -290,7 +290,7 @@ class FollowUp(ServerWork):
         stopped = stop.is_set() or fatal is not None or bool(notes)
         for w in watched.values():
             if w.steps.acts and w.outcome.error is None:
-                w.outcome = _left_undone(w, stopped=stopped)
+                w.outcome = left_undone(w.outcome, w.steps, waiting=w.waiting and not stopped)
         if still and not stop.is_set() and fatal is None and not notes:
             waited = f"{round(wait.timeout_s / 60)} min" if wait.timeout_s >= 90 else f"{wait.timeout_s:g} s"
             notes.append(
@@ -476,14 +476,25 @@ class FollowUp(ServerWork):
         return campaign.status
 
 
-def _left_undone(w: _Watched, *, stopped: bool) -> RowOutcome:
+def left_undone(outcome: RowOutcome, steps: Steps, *, waiting: bool) -> RowOutcome:
     """Say why a campaign's steps were not taken: still Preparing when the wait ended (a note), or the run stopped."""
     what = " and ".join(
-        step for step, left in (("its schedule", w.steps.schedule != "keep"), ("its start", w.steps.start)) if left
+        step for step, left in (("its schedule", steps.schedule != "keep"), ("its start", steps.start)) if left
     )
-    if w.waiting and not stopped:
-        return replace(w.outcome, note=f"{what} not done yet: still Preparing when the wait ended; run again to finish")
-    return replace(w.outcome, error=f"{what} not done: the run stopped before; run again to finish")
+    if waiting:
+        return replace(outcome, note=f"{what} not done yet: still Preparing when the wait ended; run again to finish")
+    return replace(outcome, error=f"{what} not done: the run stopped before; run again to finish")
+
+
+def held(steps: Steps, outcome: RowOutcome) -> tuple[Steps, RowOutcome]:
+    """Hold a start back while the campaign is not known to hold its row's settings: it would dial with others."""
+    if not steps.start or outcome.status not in (Status.DIFFERS, Status.EXISTS):
+        return steps, outcome
+    if outcome.status is Status.DIFFERS:
+        why = "not started: it differs from its row; run --update first, so that it dials with the sheet's settings"
+    else:
+        why = "not started: it could not be compared with its row; run again"
+    return replace(steps, start=False), replace(outcome, note=why)
 
 
 def _schedules_left(watched: Iterable[_Watched]) -> bool:

@@ -171,6 +171,8 @@ def console_summary(report: Report, results: Path | None = None, *, meaning: str
     counts = [f"{n} {_STATUS_SAID.get(status, status)}" for status, n in count_statuses(report.outcomes).items() if n]
     if started := started_by(report):
         counts.append(f"{started} started")
+    if unfinished := sum(o.unfinished for o in report.outcomes):
+        counts.append(f"{unfinished} with a schedule or start not done")
     done = ", ".join(counts + _problem_counts(report.problems)) or "nothing to do"
     code = summary.exit_code
     took = human_duration(summary.duration_s)
@@ -329,6 +331,7 @@ def _summary_fields(report: Report, meaning: str) -> list[tuple[str, str | int |
         ("Exit code", int(summary.exit_code)),
         ("Exit code meaning", meaning),
         ("Campaigns started", started_by(report)),
+        ("Schedules or starts not done", sum(o.unfinished for o in report.outcomes)),
         ("Problems", ", ".join(_problem_counts(report.problems)) or "none"),
         ("Notes", "\n".join(summary.notes)),
     ]
