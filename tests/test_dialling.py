@@ -19,8 +19,8 @@ from provisioner.exit_codes import ExitCode
 from provisioner.jobs.check import check_input
 from provisioner.jobs.run import run_job
 from provisioner.provision.lifecycle import WaitOptions, describe_schedule
-from provisioner.sandbox import Sandbox, SandboxConfig, ThreadedSandbox, client_env
-from tests.helpers import read_results
+from provisioner.sandbox import Faults, Sandbox, SandboxConfig, ThreadedSandbox, client_env
+from tests.helpers import campaign, read_results, window, write_book
 from tests.test_run import cli_run, job, wait_for
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "dialling.xlsx"
@@ -176,3 +176,22 @@ def test_ctrl_c_while_waiting_stops_at_once_starts_nothing_and_writes_the_result
     assert set(undone.values()) == {"its start not done: the run stopped before; run again to finish"}
     assert sum(r["schedule"] is not None for r in rows) == 5
     assert sandbox.requests["trigger"] == 0 and sandbox.requests["schedule"] == 5
+
+
+@pytest.mark.slow
+def test_ctrl_c_lets_a_start_at_the_server_settle_and_records_it(tmp_path: Path, threaded_sandbox: Any) -> None:
+    box = threaded_sandbox(config(ready_after_s=0, faults=Faults(slow_s=4.0)))
+    assert box.server is not None
+    sandbox = box.server.sandbox
+    rows = [campaign(name="Go Now", calling_hours="Office", start="yes")]
+    path = write_book(tmp_path / "go.xlsx", rows, [window("Office")])
+    sandbox.queue_faults([None, "slow_after"])  # the create behaves; the start is made, its reply held back
+    process = cli_run(box, path, tmp_path, "--wait")
+    wait_for(lambda: sum(sandbox.plays.values()) == 1, process)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == ExitCode.INTERRUPTED, err
+    (row,) = read_results(tmp_path / "go.results.xlsx")
+    assert (row["status"], row["campaign_status"], row["error"]) == ("created", "Active", None)
+    assert row["started_at"] is not None
+    assert sandbox.requests["trigger"] == 1

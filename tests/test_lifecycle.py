@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import math
+import threading
 from dataclasses import replace
 from pathlib import Path
+from time import monotonic as _monotonic
 from typing import Any
 
 import aiohttp
@@ -42,17 +45,41 @@ async def _no_sleep(_: float) -> None:
     await asyncio.sleep(0)
 
 
+class FakeTime:
+    """One clock for the sandbox (Preparing → Ready) and the follow-up: it moves only when the follow-up sleeps."""
+
+    def __init__(self) -> None:
+        self._now = 1_000.0
+        self._lock = threading.Lock()  # the sandbox reads it from its own thread
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self._now
+
+    async def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self._now += seconds
+        await asyncio.sleep(0)
+
+
 def follow(
-    tmp_path: Path, box: ThreadedSandbox, path: Path, *, start: bool, wait: WaitOptions | None = None
-) -> tuple[dict[int, RowOutcome], list[str]]:
-    """Decide and take every row's steps (each row marked Start when ``start``), as a run after its creates does."""
-    assert box.server is not None
-    listed = {c.lname: c for c in box.server.sandbox.campaigns}
+    tmp_path: Path,
+    box: ThreadedSandbox,
+    path: Path,
+    *,
+    start: bool,
+    wait: WaitOptions | None = None,
+    time: FakeTime | None = None,
+) -> tuple[dict[int, RowOutcome], list[str], list[int]]:
+    """Decide and take every row's steps (each row marked Start when ``start``), as a run after its creates does.
+
+    Return the outcomes, the notes and the requests of each round of reading the list.
+    """
     payloads = [replace(p, start=start) for p in check_input(path).payloads]
 
-    async def go() -> tuple[dict[int, RowOutcome], list[str]]:
+    async def go() -> tuple[dict[int, RowOutcome], list[str], list[int]]:
         settings = box.settings()
-        async with open_session(settings, timeout=aiohttp.ClientTimeout(total=1.0)) as session:
+        async with open_session(settings, timeout=aiohttp.ClientTimeout(total=2.5)) as session:
             client = KoreClient(settings, session)
             with Ledger(tmp_path / "ledger.sqlite3") as ledger:
                 entries = ledger.entries(settings.scope)
@@ -64,13 +91,13 @@ def follow(
                     steps = decide(target, entries.get(fold_name(p.name)), update=False)
                     work.append((target, steps, RowOutcome(p.row, p.name, Status.UNCHANGED, target.campaign.id)))
                 named = {c.id: fold_name(c.name) for c in listing.campaigns}
-                engine = FollowUp(client, ledger, settings.scope, FAST, rate=(100_000, 0.2), sleep=_no_sleep)
+                sleep, clock = (time.sleep, time) if time is not None else (_no_sleep, _monotonic)
+                engine = FollowUp(client, ledger, settings.scope, FAST, rate=(100_000, 0.2), sleep=sleep, clock=clock)
                 since = client.server_now() - dt.timedelta(minutes=5)
                 outcomes, notes, fatal = await engine.run(work, (named, since), wait or WaitOptions(), asyncio.Event())
                 assert fatal is None
-                return outcomes, notes
+                return outcomes, notes, engine.round_requests
 
-    assert listed  # the campaigns exist before their steps are taken
     return asyncio.run(go())
 
 
@@ -78,12 +105,12 @@ def test_start_each_ready_campaign_exactly_once_and_never_again(tmp_path: Path, 
     box = threaded_sandbox(config())
     path = made(tmp_path, box, 6)
     sandbox = box.server.sandbox
-    outcomes, notes = follow(tmp_path, box, path, start=True)
+    outcomes, notes, _ = follow(tmp_path, box, path, start=True)
     assert notes == []
     assert {o.campaign_status for o in outcomes.values()} == {"Active"}
     assert all(o.started_at is not None and o.error is None for o in outcomes.values())
     assert sandbox.requests["trigger"] == 6 and sandbox.requests["status"] == 6
-    again, _ = follow(tmp_path, box, path, start=True)
+    again, _, _ = follow(tmp_path, box, path, start=True)
     assert sandbox.requests["trigger"] == 6, "a second pass must not start anything"
     assert all(o.started_at is not None and "never started twice" in (o.note or "") for o in again.values())
 
@@ -92,11 +119,11 @@ def test_start_each_ready_campaign_exactly_once_and_never_again(tmp_path: Path, 
 def test_a_start_whose_reply_was_lost_is_confirmed_by_the_status_not_sent_again(
     tmp_path: Path, threaded_sandbox: Any, fault: str
 ) -> None:
-    box = threaded_sandbox(config(faults=Faults(slow_s=1.5)))
+    box = threaded_sandbox(config(faults=Faults(slow_s=4.0)))
     path = made(tmp_path, box, 1)
     sandbox = box.server.sandbox
     sandbox.queue_faults([fault])
-    outcomes, _ = follow(tmp_path, box, path, start=True)
+    outcomes, _, _ = follow(tmp_path, box, path, start=True)
     (outcome,) = outcomes.values()
     assert (outcome.campaign_status, outcome.error) == ("Active", None)
     assert outcome.started_at is not None
@@ -112,7 +139,7 @@ def test_a_start_that_did_not_take_is_sent_again_once_the_status_shows_ready(
     path = made(tmp_path, box, 1)
     sandbox = box.server.sandbox
     sandbox.queue_faults([fault])
-    outcomes, _ = follow(tmp_path, box, path, start=True)
+    outcomes, _, _ = follow(tmp_path, box, path, start=True)
     (outcome,) = outcomes.values()
     if fault == "failure_2xx":  # refused in words under HTTP 200: nothing started, nothing resent
         assert outcome.error is not None and outcome.error.startswith("not started")
@@ -123,17 +150,21 @@ def test_a_start_that_did_not_take_is_sent_again_once_the_status_shows_ready(
     assert sandbox.requests["status"] == 2  # the check before the start, and the one that found it still Ready
 
 
-def test_waiting_reads_the_list_not_one_status_per_campaign(tmp_path: Path, threaded_sandbox: Any) -> None:
-    box = threaded_sandbox(config(ready_after_s=1.0, page_cap=5))
+def test_waiting_reads_the_list_in_spaced_rounds_within_budget(tmp_path: Path, threaded_sandbox: Any) -> None:
+    time = FakeTime()
+    box = threaded_sandbox(config(ready_after_s=1.0, page_cap=5, clock=time))
     path = made(tmp_path, box, 12)
     sandbox = box.server.sandbox
     before = sandbox.requests["list"]
-    outcomes, notes = follow(tmp_path, box, path, start=False, wait=WaitOptions(wait=True, interval_s=0.2))
+    waiting = WaitOptions(wait=True, interval_s=0.25)
+    outcomes, notes, rounds = follow(tmp_path, box, path, start=False, wait=waiting, time=time)
     assert notes == []
     assert {o.campaign_status for o in outcomes.values()} == {"Ready"}
+    # Rounds at 0, 0.25, 0.5, 0.75 s (all Preparing) and 1.0 s (all Ready): five, each a read of the whole list.
+    assert len(rounds) == 5
+    assert max(rounds) <= math.ceil(12 / 5) + 1  # the budget: ⌈N / page⌉ + 1
+    assert sandbox.requests["list"] - before == sum(rounds) + 3  # and the test's own listing: 3 pages
     assert sandbox.requests["status"] == 0 and sandbox.requests["trigger"] == 0
-    rounds = sandbox.requests["list"] - before - 1  # the first read is the test's own listing
-    assert rounds >= 1
 
 
 def test_a_campaign_still_preparing_at_the_timeout_is_reported_not_failed(
@@ -141,7 +172,7 @@ def test_a_campaign_still_preparing_at_the_timeout_is_reported_not_failed(
 ) -> None:
     box = threaded_sandbox(config(ready_after_s=600))
     path = made(tmp_path, box, 2)
-    outcomes, notes = follow(tmp_path, box, path, start=True, wait=WaitOptions(wait=True, timeout_s=0))
+    outcomes, notes, _ = follow(tmp_path, box, path, start=True, wait=WaitOptions(wait=True, timeout_s=0))
     assert {(o.campaign_status, o.error, o.started_at) for o in outcomes.values()} == {("Preparing", None, None)}
     assert {o.note for o in outcomes.values()} == {
         "its start not done yet: still Preparing when the wait ended; run again to finish"
@@ -267,3 +298,44 @@ def test_a_schedule_goes_out_once_the_campaign_exists_without_waiting_for_ready(
     assert sandbox.requests["schedule"] == 1
     assert {r["campaign_status"] for r in by_name(result).values()} == {"Preparing"}
     assert result.report.summary.notes == ()
+
+
+def start_book(path: Path, **changes: Any) -> Path:
+    """One campaign marked Start, with ``changes``."""
+    return write_book(path, [campaign(name="Go Now", calling_hours="Office", **changes)], [window("Office")])
+
+
+def test_a_campaign_that_differs_from_its_row_is_not_started_until_update_makes_it_equal(
+    tmp_path: Path, threaded_sandbox: Any
+) -> None:
+    box = threaded_sandbox(config())
+    sandbox = box.server.sandbox
+    path = start_book(tmp_path / "in.xlsx", start="no")
+    assert run_job(job(tmp_path, path, box)).exit_code is ExitCode.OK
+    start_book(path, start="yes", priority=1)  # the sheet now says: another priority, and dial
+    held_back = run_job(job(tmp_path, path, box))
+    row = by_name(held_back)["Go Now"]
+    assert (held_back.exit_code, row["status"], row["started_at"]) == (ExitCode.OK, "differs", None)
+    assert row["error"].startswith("not started: it differs from its row; run --update first")
+    assert sandbox.requests["trigger"] == 0
+    updated = run_job(job(tmp_path, path, box, update=True))
+    row = by_name(updated)["Go Now"]
+    assert (updated.exit_code, row["status"], row["campaign_status"]) == (ExitCode.OK, "updated", "Active")
+    assert sandbox.requests["update"] == 1 and sandbox.requests["trigger"] == 1
+
+
+def test_a_schedule_the_creating_run_could_not_set_is_sent_by_a_plain_rerun(
+    tmp_path: Path, threaded_sandbox: Any
+) -> None:
+    box = threaded_sandbox(config())
+    sandbox = box.server.sandbox
+    path = scheduled_book(tmp_path / "in.xlsx")
+    sandbox.queue_faults([None, None, "failure_2xx"])  # the two creates behave; the schedule is refused in words
+    first = run_job(job(tmp_path, path, box))
+    assert first.exit_code is ExitCode.FAILED
+    assert by_name(first)["Sched A"]["error"].startswith("not scheduled:")
+    again = run_job(job(tmp_path, path, box))  # no --update: the schedule is owed, not a change
+    row = by_name(again)["Sched A"]
+    assert (again.exit_code, row["status"], row["error"], row["changes"]) == (ExitCode.OK, "unchanged", None, None)
+    assert row["schedule"].startswith("Weekly on Mon") and sandbox.requests["schedule"] == 2
+    assert run_job(job(tmp_path, path, box)).exit_code is ExitCode.OK and sandbox.requests["schedule"] == 2

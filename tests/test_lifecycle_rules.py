@@ -159,3 +159,33 @@ def test_a_campaign_the_ledger_never_saw_gets_an_entry_for_its_start(tmp_path: P
         ledger.not_started(SCOPE, ("Theirs", "cd-9"))
         got = ledger.entries(SCOPE)["theirs"]
         assert (got.campaign_id, got.start_sent_at, got.started_at) == ("cd-9", None, None)
+
+
+def test_facts_of_a_campaign_do_not_follow_its_name_to_another_id(tmp_path: Path) -> None:
+    """Deleted on the platform and made again by hand: the compare records the new id, which was never started."""
+    with Ledger(tmp_path / "ledger.sqlite3") as ledger:
+        ledger.created(SCOPE, "Spring East", "cd-1", "run-1")
+        ledger.scheduled(SCOPE, ("Spring East", "cd-1"), WEEKLY)
+        ledger.schedule_due(SCOPE, ("Spring East", "cd-1"), WEEKLY)
+        ledger.started(SCOPE, ("Spring East", "cd-1"), SENT)
+        ledger.wrote(SCOPE, ("Spring East", "cd-1"), "run-2", {"name": "Spring East"}, "u1")
+        same = ledger.entries(SCOPE)["spring east"]
+        assert (same.started_at, same.schedule, same.schedule_due) == (SENT, WEEKLY, WEEKLY)
+        ledger.wrote(SCOPE, ("Spring East", "cd-2"), "run-3", {"name": "Spring East"}, "u2")
+        other = ledger.entries(SCOPE)["spring east"]
+        assert (other.campaign_id, other.started_at, other.schedule_set, other.schedule_due) == (
+            "cd-2",
+            None,
+            False,
+            None,
+        )
+        ledger.started(SCOPE, ("Spring East", "cd-2"), SENT)
+        ledger.created(SCOPE, "Spring East", "cd-3", "run-4")
+        assert ledger.entries(SCOPE)["spring east"].started_at is None
+
+
+@pytest.mark.parametrize("status", [None, "Scheduled", "Rescheduled"])
+def test_a_lost_start_is_not_confirmed_by_a_status_that_does_not_tell(status: str | None) -> None:
+    steps = decide(Target(payload(start=True), listed(status), created=False), entry(start_sent_at=SENT), update=False)
+    assert (steps.start, steps.confirm_start, steps.started_at) == (False, False, None)
+    assert steps.note is not None and "cannot" not in steps.note and "does not tell" in steps.note
