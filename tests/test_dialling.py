@@ -195,3 +195,46 @@ def test_ctrl_c_lets_a_start_at_the_server_settle_and_records_it(tmp_path: Path,
     assert (row["status"], row["campaign_status"], row["error"]) == ("created", "Active", None)
     assert row["started_at"] is not None
     assert sandbox.requests["trigger"] == 1
+
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    "pages of 7": {"page_cap": 7},
+    "page only, 10 a page": {"paging": "page", "page_cap": 10},
+    "skip only": {"paging": "skip", "page_cap": 10},
+    "id not _id": {"list_id_field": "id"},
+    "server 1 h ahead": {"clock_skew_s": 3600},
+    "server 1 h behind": {"clock_skew_s": -3600},
+    "Scheduled status": {"scheduled_status": "Scheduled"},
+    "contact lists by GET": {"contact_list_method": "GET"},
+    "a 30-day default window": {"default_window_days": 30},
+    "others creating and deleting": {"churn_per_list_call": 2, "page_cap": 10},
+}
+
+
+@pytest.mark.parametrize("variant", VARIANTS.values(), ids=VARIANTS.keys())
+def test_the_dialling_sheet_is_right_whichever_way_the_server_behaves(
+    tmp_path: Path, threaded_sandbox: Any, variant: dict[str, Any]
+) -> None:
+    box = threaded_sandbox(config(**variant))
+    sandbox = seeded(box)
+    path = sheet(tmp_path)
+    waiting = WaitOptions(wait=True, timeout_s=60, interval_s=0.1)
+    first = run_job(job(tmp_path, path, box, wait=waiting))
+    assert first.exit_code is ExitCode.OK, first.report.summary.notes
+    assert first.results_path is not None
+    assert_dialling(sandbox, path, read_results(first.results_path))
+    budget = math.ceil(30 / variant.get("page_cap", PAGE_SIZE)) + 1  # per round, the 30 campaigns of its window
+    if variant.get("paging") == "page":
+        # Only ever reading the list twice proves a page-only list complete: the round that checks the
+        # schedules' names does; the rounds that only poll statuses read it once.
+        assert first.rounds[0] <= 2 * budget and max(first.rounds[1:], default=0) <= budget, first.rounds
+    elif "churn_per_list_call" not in variant:  # (others' new campaigns fall in the window too)
+        assert max(first.rounds) <= budget, first.rounds
+    writes = ("create", "update", "delete", "trigger", "schedule")
+    made = {key: sandbox.requests[key] for key in writes}
+    for _ in range(2):
+        again = run_job(job(tmp_path, path, box, wait=waiting))
+        assert again.exit_code is ExitCode.OK, again.report.summary.notes
+        assert {key: sandbox.requests[key] for key in writes} == made
+    assert again.results_path is not None
+    assert {r["status"] for r in read_results(again.results_path)} == {"unchanged"}

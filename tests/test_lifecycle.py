@@ -20,7 +20,7 @@ from provisioner.jobs.check import check_input
 from provisioner.jobs.run import run_job
 from provisioner.names import fold_name
 from provisioner.provision.ledger import Ledger
-from provisioner.provision.lifecycle import FollowUp, Steps, Target, WaitOptions, decide
+from provisioner.provision.lifecycle import FollowUp, Listed, Steps, Target, WaitOptions, decide
 from provisioner.provision.outcomes import RowOutcome, Status
 from provisioner.sandbox import Faults, SandboxConfig, ThreadedSandbox
 from tests.helpers import FAST, campaign, read_results, window, write_book
@@ -94,7 +94,8 @@ def follow(
                 sleep, clock = (time.sleep, time) if time is not None else (_no_sleep, _monotonic)
                 engine = FollowUp(client, ledger, settings.scope, FAST, rate=(100_000, 0.2), sleep=sleep, clock=clock)
                 since = client.server_now() - dt.timedelta(minutes=5)
-                outcomes, notes, fatal = await engine.run(work, (named, since), wait or WaitOptions(), asyncio.Event())
+                listed = Listed(named, since, listing.paging)
+                outcomes, notes, fatal = await engine.run(work, listed, wait or WaitOptions(), asyncio.Event())
                 assert fatal is None
                 return outcomes, notes, engine.round_requests
 

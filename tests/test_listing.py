@@ -12,7 +12,7 @@ import datetime as dt
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -70,8 +70,8 @@ class Model:
         )
 
 
-def scan(model: Model, page_size: int = 100) -> Listing:
-    return asyncio.run(scan_campaigns(model.fetch, now=NOW, page_size=page_size))
+def scan(model: Model, page_size: int = 100, **options: Any) -> Listing:
+    return asyncio.run(scan_campaigns(model.fetch, now=NOW, page_size=page_size, **options))
 
 
 def ids(listing: Listing) -> set[str]:
@@ -112,7 +112,18 @@ def test_skip_paging_costs_about_one_request_per_page() -> None:
 def test_page_only_paging_reads_the_list_twice_to_vouch_for_it() -> None:
     model = Model(130, paging="page", cap=50)
     assert len(scan(model).campaigns) == 130
-    assert model.calls == 1 + 1 + 2 * 3  # the first page, the probe that shows skip ignored, two passes of 3
+    # The first page, the probe that shows skip ignored, the rest of the first pass (its first page is the one
+    # already read), a second pass of 3.
+    assert model.calls == 1 + 1 + 2 + 3
+
+
+def test_a_poll_reads_a_page_only_list_once_and_says_it_is_not_vouched_for() -> None:
+    model = Model(130, paging="page", cap=50)
+    listing = scan(model, vouch=False, paging="page")
+    assert len(listing.campaigns) == 130 and not listing.vouched
+    assert model.calls == 3  # ⌈130 / 50⌉: no probe of skip, one pass
+    skipping = Model(130, cap=50)
+    assert scan(skipping, vouch=False).vouched  # with skip the overlap proves it at no extra cost
 
 
 def test_campaigns_created_during_the_scan_do_not_hide_older_ones() -> None:

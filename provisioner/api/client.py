@@ -21,7 +21,7 @@ from provisioner.api import endpoints
 from provisioner.api.auth import mint_token
 from provisioner.api.campaign import Campaign, ContactList, ContactLists, iso_timestamp
 from provisioner.api.classify import Reply, classify_response, classify_transport_error, count, json_object
-from provisioner.api.listing import EPOCH, CampaignPage, Listing, PageQuery, scan_campaigns
+from provisioner.api.listing import EPOCH, CampaignPage, Listing, PageQuery, Paging, scan_campaigns
 from provisioner.api.settings import Settings, where_to_set
 from provisioner.errors import (
     ConfigError,
@@ -180,10 +180,17 @@ class KoreClient:
             has_more=has_more if isinstance(has_more := data.get("hasMore"), bool) else None,
         )
 
-    async def list_all_campaigns(self, retried: RetriedPage, *, start: dt.datetime = EPOCH) -> Listing:
-        """Read every campaign created since ``start`` (server time), provably; ``retried`` repeats one page."""
+    async def list_all_campaigns(
+        self, retried: RetriedPage, *, start: dt.datetime = EPOCH, vouch: bool = True, paging: Paging | None = None
+    ) -> Listing:
+        """Read every campaign created since ``start`` (server time), provably unless not ``vouch`` (a poll);
+        ``retried`` repeats one page; ``paging`` is how the server paged last time, when known."""
         return await scan_campaigns(
-            lambda query: retried(lambda: self.list_campaigns_page(query)), now=self.server_now(), start=start
+            lambda query: retried(lambda: self.list_campaigns_page(query)),
+            now=self.server_now(),
+            start=start,
+            vouch=vouch,
+            paging=paging,
         )
 
     def server_now(self) -> dt.datetime:

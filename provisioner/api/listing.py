@@ -16,6 +16,9 @@ while we read. So the scan:
   can make a later page skip one;
 - checks the count collected against ``totalResults``.
 
+A scan that need not vouch for completeness (``vouch=False``: a status poll, which reads the list again soon)
+reads a page-only server once, not twice, and gives back what it read, marked not vouched for.
+
 When it cannot prove completeness after a few tries it raises :class:`~provisioner.errors.ListingError` and the
 run sends nothing: guessing could dial customers twice.
 """
@@ -80,6 +83,7 @@ class Listing:
     paging: Paging
     page_size: int  # records per page the server actually served
     total: int | None  # totalResults as last reported
+    vouched: bool = True  # proven complete; False: read once for a poll, a campaign may be missing from it
 
     def by_name(self, fold: Callable[[str], str]) -> dict[str, Campaign]:
         """Index the campaigns by folded name; where two share a name the newest wins."""
@@ -103,12 +107,16 @@ async def scan_campaigns(
     start: dt.datetime = EPOCH,
     page_size: int = PAGE_SIZE,
     overlaps: tuple[int, ...] = OVERLAPS,
+    vouch: bool = True,
+    paging: Paging | None = None,
 ) -> Listing:
     """Read every campaign created from ``start`` on, proving nothing was missed; ``now`` is the server's clock.
 
+    Without ``vouch`` nothing is proven: a page-only server is read once, and a count short of ``totalResults``
+    is returned as read. ``paging`` is how the server paged last time, when known (no probe of ``skip`` then).
     Raises ListingError when completeness cannot be proven in one scan per overlap; API errors pass through.
     """
-    scan = _Scan(fetch, start=start, end=now + END_MARGIN, asked=page_size)
+    scan = _Scan(fetch, start=start, end=now + END_MARGIN, asked=page_size, vouch=vouch, paging=paging)
     reasons: list[str] = []
     for overlap in overlaps:
         try:
@@ -124,11 +132,22 @@ async def scan_campaigns(
 
 
 class _Scan:
-    def __init__(self, fetch: Fetch, *, start: dt.datetime, end: dt.datetime, asked: int) -> None:
+    def __init__(
+        self,
+        fetch: Fetch,
+        *,
+        start: dt.datetime,
+        end: dt.datetime,
+        asked: int,
+        vouch: bool = True,
+        paging: Paging | None = None,
+    ) -> None:
         self._fetch = fetch
         self._start = start
         self._end = end
         self._asked = asked
+        self._vouch = vouch
+        self._paging = paging
         self.requests = 0
 
     async def _get(self, skip: int, limit: int) -> CampaignPage:
@@ -142,13 +161,13 @@ class _Scan:
         seen = _Seen(first.campaigns)
         if _at_end(first, 0, served):
             return self._done(seen, "skip", served, first)
-        if served < 2:  # pages of one record cannot overlap
-            return await self._by_page(served)
+        if served < 2 or self._paging == "page":  # pages of one record cannot overlap
+            return await self._by_page(served, first)
         try:
             return await self._by_skip(seen, first, served, min(overlap, served // 2))
         except _IgnoresSkip:
             log.info("the server ignores 'skip' and pages by 'page' only: reading the list twice to vouch for it")
-            return await self._by_page(served)
+            return await self._by_page(served, first)
 
     async def _by_skip(self, seen: _Seen, first: CampaignPage, served: int, overlap: int) -> Listing:
         offset, reply = 0, first
@@ -170,8 +189,10 @@ class _Scan:
             if _at_end(reply, offset, served):
                 return self._done(seen, "skip", served, reply)
 
-    async def _by_page(self, served: int) -> Listing:
-        first, _ = await self._page_pass(served)
+    async def _by_page(self, served: int, page_one: CampaignPage) -> Listing:
+        first, last = await self._page_pass(served, page_one)
+        if not self._vouch:
+            return self._done(first, "page", served, last)
         second, last = await self._page_pass(served)
         vanished = first.ids() - second.ids()
         if vanished:
@@ -179,12 +200,13 @@ class _Scan:
         second.add(first.items())
         return self._done(second, "page", served, last)
 
-    async def _page_pass(self, served: int) -> tuple[_Seen, CampaignPage]:
+    async def _page_pass(self, served: int, page_one: CampaignPage | None = None) -> tuple[_Seen, CampaignPage]:
+        """Read the pages from the first to the end once (``page_one``: the first, when already read)."""
         seen = _Seen([])
         number = 1
         while True:
             offset = (number - 1) * served
-            reply = await self._get(offset, served)
+            reply = page_one if number == 1 and page_one is not None else await self._get(offset, served)
             if reply.campaigns and not seen.add(reply.campaigns):
                 raise ListingError(
                     f"the server returned the same campaigns for page {number} as before, with more to come: "
@@ -196,7 +218,7 @@ class _Scan:
 
     def _done(self, seen: _Seen, paging: Paging, served: int, last: CampaignPage) -> Listing:
         total = last.total
-        if total is not None and len(seen) < total:
+        if total is not None and len(seen) < total and self._vouch:
             raise _Moved(f"read {len(seen)} campaigns where the server counts {total}")
         log.debug(
             "campaign list: %d campaigns in %d requests (%s paging, %d per page)",
@@ -205,7 +227,8 @@ class _Scan:
             paging,
             served,
         )
-        return Listing(seen.items(), self.requests, paging, served, total)
+        vouched = self._vouch or (paging == "skip" and (total is None or len(seen) >= total))
+        return Listing(seen.items(), self.requests, paging, served, total, vouched)
 
 
 class _IgnoresSkip(Exception):

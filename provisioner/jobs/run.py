@@ -33,6 +33,7 @@ from provisioner.provision.engine import Plan, Provisioner, RunOptions, unless_s
 from provisioner.provision.ledger import Ledger, default_path
 from provisioner.provision.lifecycle import (
     FollowUp,
+    Listed,
     Steps,
     Target,
     WaitOptions,
@@ -235,7 +236,8 @@ class _Server:
                         outcomes[target.payload.row] = left_undone(outcome, step, waiting=False)
             elif job.wait.wait or any(step.acts for _, step, _ in work):
                 follow = FollowUp(client, self.ledger, self.settings.scope, job.options, rate=(rate, job.rate_window_s))
-                followed, follow_notes, fatal = await follow.run(work, (plan.named, listed_since), job.wait, stop)
+                listed = Listed(plan.named, listed_since, plan.paging)
+                followed, follow_notes, fatal = await follow.run(work, listed, job.wait, stop)
                 outcomes.update(followed)
                 rounds = tuple(follow.round_requests)
         for row, note in plan.deleted.items():

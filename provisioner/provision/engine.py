@@ -21,7 +21,7 @@ from typing import Final, TypeVar
 
 from provisioner.api.campaign import Campaign
 from provisioner.api.client import KoreClient
-from provisioner.api.listing import EPOCH, Listing
+from provisioner.api.listing import EPOCH, Listing, Paging
 from provisioner.errors import (
     AmbiguousError,
     ApiError,
@@ -81,6 +81,7 @@ class Plan:
     deleted: dict[int, str] = field(default_factory=dict)  # row -> why a campaign we created is to be made again
     named: dict[str, str] = field(default_factory=dict)  # id -> folded name of every campaign the server listed
     ambiguous: dict[int, str] = field(default_factory=dict)  # row -> why: several campaigns carry its name
+    paging: Paging | None = None  # how the server paged the list
 
 
 @dataclass
@@ -204,7 +205,7 @@ class Provisioner(ServerWork):
             else:
                 to_create.append(payload)
         named = {c.id: fold_name(c.name) for c in listing.campaigns}
-        return Plan(to_create, existing, missing, reconciled, deleted, named, ambiguous)
+        return Plan(to_create, existing, missing, reconciled, deleted, named, ambiguous, listing.paging)
 
     async def create_all(
         self, payloads: list[Payload], stop: asyncio.Event, progress: Progress | None = None

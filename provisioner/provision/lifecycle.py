@@ -28,6 +28,7 @@ from typing import Any, Final, Literal
 
 from provisioner.api.campaign import ACTIVE, PREPARING, READY, Campaign
 from provisioner.api.client import KoreClient
+from provisioner.api.listing import Paging
 from provisioner.errors import (
     AmbiguousError,
     ApiError,
@@ -190,6 +191,15 @@ def with_steps(outcome: RowOutcome, steps: Steps) -> RowOutcome:
 
 
 @dataclass(frozen=True)
+class Listed:
+    """What the pre-flight's complete read of the list showed, for the rounds that follow it."""
+
+    named: Mapping[str, str]  # id -> folded name of every campaign, for the schedule's name check
+    since: dt.datetime  # the server time the read began: each round reads from there on
+    paging: Paging | None  # how the server pages: a round needs no probe of skip
+
+
+@dataclass(frozen=True)
 class WaitOptions:
     """How the run waits for its campaigns to leave Preparing."""
 
@@ -235,21 +245,23 @@ class FollowUp(ServerWork):
         self._rate = rate  # requests per window, window seconds
         self._clock = clock
         self.round_requests: list[int] = []  # the requests each round of reading the list cost
+        self._paging: Paging | None = None  # how the server paged the last round
+        self._vouch = False  # the next round must be a complete read (after one missed a campaign)
 
     async def run(
         self,
         work: Iterable[tuple[Target, Steps, RowOutcome]],
-        listed: tuple[Mapping[str, str], dt.datetime],
+        listed: Listed,
         wait: WaitOptions,
         stop: asyncio.Event,
     ) -> tuple[dict[int, RowOutcome], list[str], ApiError | None]:
         """Take every campaign's steps once it is no longer Preparing; return the outcomes, notes and a fatal error.
 
-        ``listed`` is what the pre-flight's complete list showed: the folded name of every campaign by id, for the
-        schedule's name check, and the server time it began reading, from which each round reads on. With
-        ``wait.wait`` every campaign is watched; otherwise only those with a step to take.
+        ``listed`` is what the pre-flight's complete list showed. With ``wait.wait`` every campaign is watched;
+        otherwise only those with a step to take.
         """
-        named, since = listed
+        named, since = listed.named, listed.since
+        self._paging = listed.paging
         watched = {
             target.payload.row: _Watched(target, steps, outcome, target.campaign.status)
             for target, steps, outcome in work
@@ -309,7 +321,11 @@ class FollowUp(ServerWork):
         """Read the list from the pre-flight (or the oldest campaign waiting) on; note statuses and every name."""
         created = [w.target.campaign.created_at for w in watched.values() if w.waiting]
         start = min([since, *(c for c in created if c is not None)]) - dt.timedelta(seconds=self._options.lookback_s)
-        listing = await self._client.list_all_campaigns(self._read, start=start)
+        # A round that checks names for a schedule, or decides a campaign is gone, needs a complete read; one
+        # that only polls statuses can read a page-only server once and catch up next round.
+        vouch = self._vouch or _schedules_left(watched.values())
+        listing = await self._client.list_all_campaigns(self._read, start=start, vouch=vouch, paging=self._paging)
+        self._paging, self._vouch = listing.paging, False
         self.round_requests.append(listing.requests)
         by_id = {c.id: c for c in listing.campaigns}
         names.update({c.id: fold_name(c.name) for c in listing.campaigns})
@@ -319,6 +335,8 @@ class FollowUp(ServerWork):
             if seen is not None:
                 w.status = seen.status
                 w.outcome = replace(w.outcome, campaign_status=seen.status)
+            elif not listing.vouched:
+                self._vouch = True  # missed, or gone: the next round reads completely and tells
             elif created_at is not None and created_at >= start and not w.gone:
                 # The list covered its creation time and does not have it: deleted on the platform since.
                 w.gone = True
