@@ -3,7 +3,9 @@
 A campaign is ``Preparing`` for a while after its create. Watching it costs one read of the list per round, not
 one status call per campaign: each round reads the campaigns created since the oldest one watched, so a round
 for N campaigns costs about ⌈N / page⌉ + 1 requests, and rounds are spaced so that polling takes at most half of
-the account's rate limit.
+the account's rate limit. A round that only polls statuses need not prove the list complete (a page-only server
+is then read once, not twice); one that checks names for a schedule, or would conclude a campaign was deleted,
+does.
 
 The schedule endpoint names a campaign by its name, not its id, so a schedule is sent only when the server has
 exactly one campaign of that name (by the pre-flight's complete list and each round's). Setting a schedule is
@@ -151,7 +153,7 @@ def _schedule_step(
     if wanted is not None:
         if created or (ours is not None and ours.schedule_due == wanted and not (known and recorded == wanted)):
             return "set", None  # a new campaign's, or owed by the run that created it (which stopped before)
-        if shown is not False and ((known and recorded == wanted) or shown_schedule(campaign, wanted) == wanted):
+        if shown is not False and ((known and recorded == wanted) or _shown_schedule(campaign, wanted) == wanted):
             return "keep", None
         if known and shown is not False:
             server = describe_schedule(recorded)
@@ -164,7 +166,7 @@ def _schedule_step(
     return "keep", None
 
 
-def shown_schedule(campaign: Campaign, like: Mapping[str, Any]) -> dict[str, Any] | None:
+def _shown_schedule(campaign: Campaign, like: Mapping[str, Any]) -> dict[str, Any] | None:
     """Return the fields of ``like`` as the campaign's record shows its schedule (a read by id), if it shows all."""
     schedule = campaign.raw.get("schedule")
     if not isinstance(schedule, Mapping) or not all(key in schedule for key in like):
