@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -23,7 +24,7 @@ from provisioner.api.client import KoreClient, open_session
 from provisioner.errors import RejectedError
 from provisioner.exit_codes import ExitCode
 from provisioner.jobs.run import Job, run_job
-from provisioner.jobs.undo import EXIT_MEANINGS, MAYBE_DELETED, UndoJob, undo_job
+from provisioner.jobs.undo import DELETE_AGAIN, EXIT_MEANINGS, MAYBE_DELETED, NOT_YET, UndoJob, undo_job
 from provisioner.provision.outcomes import Status
 from provisioner.sandbox import Faults, Sandbox, ThreadedSandbox, client_env, client_settings, make_app
 from provisioner.workbook import spec
@@ -45,6 +46,15 @@ def made(tmp_path: Path, box: ThreadedSandbox, n: int) -> Path:
     result = run_job(job(tmp_path, book(tmp_path, n), box))
     assert result.exit_code == ExitCode.OK and result.results_path is not None
     return result.results_path
+
+
+def slow_replies(tmp_path: Path, threaded_sandbox: Start, n: int, slow: int) -> tuple[ThreadedSandbox, Sandbox, Path]:
+    """Make a batch of ``n`` campaigns; the next ``slow`` deletes are made at once and answered 5 s late."""
+    box = threaded_sandbox(config(faults=Faults(slow_s=5.0)))
+    results = made(tmp_path, box, n)
+    sandbox = sandbox_of(box)
+    sandbox.queue_faults(["slow_after"] * slow)
+    return box, sandbox, results
 
 
 def invoke(tmp_path: Path, box: ThreadedSandbox, results: Path, *options: str) -> Result:
@@ -163,6 +173,21 @@ async def test_a_delete_whose_reply_was_lost_and_whose_look_up_fails_is_unknown_
     assert sandbox.campaigns == []
 
 
+@pytest.mark.slow
+def test_a_delete_waits_for_its_reply_no_longer_than_the_request_timeout(
+    tmp_path: Path, threaded_sandbox: Start
+) -> None:
+    box, sandbox, results = slow_replies(tmp_path, threaded_sandbox, 1, 1)  # answered past the delete's 1 s
+    options = dataclasses.replace(FAST, request_timeout_s=1.0)
+    state = tmp_path / "ledger.sqlite3"
+    undo = UndoJob(results, box.settings, confirmed=True, options=options, state_path=state, rate_limit=100_000)
+    result = undo_job(undo)
+    (outcome,) = result.report.outcomes
+    assert (outcome.status, outcome.note) == (Status.DELETED, "confirmed deleted by a look-up after the reply was lost")
+    assert sandbox.requests["delete"] == 1 and sandbox.requests["get"] >= 1
+    assert result.exit_code == ExitCode.OK and sandbox.campaigns == []
+
+
 def test_only_a_results_workbook_is_accepted(tmp_path: Path, threaded_sandbox: Start) -> None:
     box = threaded_sandbox(config())
     code, output = delete(tmp_path, box, book(tmp_path, 1))
@@ -259,6 +284,22 @@ def test_a_rerun_sends_no_delete_and_says_so_with_what_delete_exit_0_means(
     assert [(r["status"], r["error"]) for r in deleted(results)] == [("deleted", "already gone; nothing to do")] * 3
 
 
+def test_delete_ends_its_json_log_with_the_closing_line_run_ends_with(tmp_path: Path, threaded_sandbox: Start) -> None:
+    box = threaded_sandbox(config())
+    results = made(tmp_path, box, 3)
+    logs = tmp_path / "delete.jsonl"
+    done = invoke(tmp_path, box, results, "--yes", "--log-format", "json", "--log-file", str(logs))
+    assert done.exit_code == ExitCode.OK, done.output
+    closing = json.loads(logs.read_text(encoding="utf-8").splitlines()[-1])
+    written = results.with_suffix(".deleted.xlsx")
+    summary = summary_fields(openpyxl.load_workbook(written)[spec.SUMMARY])
+    assert closing["message"].startswith(f"finished: {results.name}: 3 deleted (exit 0: {EXIT_MEANINGS[ExitCode.OK]})")
+    assert (closing["input"], closing["command"], closing["run_id"]) == (results.name, "delete", summary["Run ID"])
+    assert {status: n for status, n in closing["counts"].items() if n} == {"deleted": 3}
+    assert closing["exit_code"] == 0 and closing["duration_s"] >= 0 and closing["results"] == str(written)
+    assert box.config.client_secret not in logs.read_text(encoding="utf-8")
+
+
 # --- interrupts: a real process, a real signal, a sandbox whose replies are slow ------------------------
 
 
@@ -278,10 +319,7 @@ def cli_delete(box: ThreadedSandbox, results: Path, tmp_path: Path, *args: str) 
 def test_sigterm_lets_the_deletes_in_flight_settle_sends_no_more_and_writes_what_was_done(
     tmp_path: Path, threaded_sandbox: Start
 ) -> None:
-    box = threaded_sandbox(config(faults=Faults(slow_s=5.0)))
-    sandbox = sandbox_of(box)
-    results = made(tmp_path, box, 8)
-    sandbox.queue_faults(["slow_after"] * 4)  # the first four deletes are made, then answered 5 s late
+    box, sandbox, results = slow_replies(tmp_path, threaded_sandbox, 8, 4)
     process = cli_delete(box, results, tmp_path)
     # Four workers: four deletes at the server, their replies held; the other four campaigns wait their turn.
     wait_for(lambda: len(sandbox.campaigns) == 4, process)
@@ -361,9 +399,47 @@ def test_a_second_signal_cuts_a_delete_short_and_a_look_up_settles_it(tmp_path: 
     if answering:
         assert (row["status"], row["error"]) == (
             "deleted",
-            "its delete was cut short by the interrupt; a look-up found it gone",
+            "interrupted (SIGINT) while its delete was at the server, cutting it short: a look-up found it gone",
         )
         assert sandbox.requests["get"] == 1 and sandbox.requests["delete"] == 1
     else:
         assert row["status"] == "unknown" and "it may or may not be deleted" in str(row["error"])
     assert f"(exit 130: {EXIT_MEANINGS[ExitCode.INTERRUPTED]})" in out
+
+
+@pytest.mark.slow
+def test_credentials_revoked_partway_stop_the_deletes_and_the_results_say_which_are_gone(
+    tmp_path: Path, threaded_sandbox: Start
+) -> None:
+    box, sandbox, results = slow_replies(tmp_path, threaded_sandbox, 4, 1)  # the first delete is answered late
+    ours = [str(r["campaign_id"]) for r in read_results(results)]
+    process = cli_delete(box, results, tmp_path, "--concurrency", "1", "--json")
+    wait_for(lambda: len(sandbox.campaigns) == 3, process)
+    good = sandbox.config
+    # The credentials change: the secret the delete signs with no longer does.
+    sandbox.config = dataclasses.replace(good, client_secret="another secret, not the one the delete has")
+    out, err = process.communicate(timeout=120)
+
+    assert process.returncode == ExitCode.CONFIG, err
+    rows = deleted(results)
+    assert [(r["campaign_id"], r["status"]) for r in rows] == [
+        (ours[0], "deleted"),
+        *((campaign_id, "skipped") for campaign_id in ours[1:]),
+    ]
+    failed = str(rows[1]["error"]).removeprefix("not deleted: ")
+    assert "credentials refused (HTTP 401)" in failed and failed.startswith("DELETE ")
+    named = f"stopped when row {rows[1]['row']} failed ({failed})"
+    assert [r["error"] for r in rows[2:]] == [f"not deleted: {named} before its delete was sent: {DELETE_AGAIN}"] * 2
+    assert {c.id for c in sandbox.campaigns} == set(ours[1:])
+    assert sandbox.requests["delete"] == 1 + 2  # the one made, the failing one twice (a fresh token once)
+    shown = json.loads(out)
+    assert shown["exit_code"] == ExitCode.CONFIG and shown["exit_meaning"] == ExitCode.CONFIG.meaning
+    assert shown["notes"] == [f"{named} while deleting: {NOT_YET}"]
+    assert shown["results"] == str(results.with_suffix(".deleted.xlsx"))
+    book = openpyxl.load_workbook(results.with_suffix(".deleted.xlsx"))
+    assert summary_fields(book[spec.SUMMARY])["Exit code"] == ExitCode.CONFIG
+
+    sandbox.config = good  # credentials put right: the rerun finishes the job
+    code, output = delete(tmp_path, box, results, "--yes")
+    assert code == ExitCode.OK, output
+    assert sandbox.campaigns == [] and sandbox.requests["delete"] == 3 + 3

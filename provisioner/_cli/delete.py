@@ -14,6 +14,7 @@ from provisioner._cli.run import AsJson
 from provisioner.exit_codes import ExitCode
 from provisioner.jobs.run import closing_fields
 from provisioner.jobs.undo import UndoJob, UndoResult, refuse_sandbox, undo_job
+from provisioner.provision.engine import RunOptions
 from provisioner.provision.outcomes import Status, count_statuses
 from provisioner.report.workbook import console_summary
 from provisioner.words import counted
@@ -29,6 +30,9 @@ def delete(
     stop_active: Annotated[
         bool, typer.Option("--stop-active", help="Stop Active campaigns first, then delete them (else refused).")
     ] = False,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, max=64, help="Deletes (or stops) in flight at most.")
+    ] = RunOptions.concurrency,
     as_json: AsJson = False,
 ) -> None:
     """Delete the campaigns RESULTS says its run created (status created); never those that existed before it.
@@ -36,7 +40,8 @@ def delete(
     The server is read first: a campaign already gone is reported deleted, one whose id now carries another name
     is refused, and an Active one is refused unless --stop-active. Without --yes nothing is sent. With --yes the
     outcome goes to RESULTS.deleted.xlsx. Ctrl-C (or SIGTERM) sends nothing more, lets the deletes in flight
-    settle, and writes RESULTS.deleted.xlsx for what was done.
+    settle, and writes RESULTS.deleted.xlsx for what was done; so does a failure after which nothing can be sent
+    (credentials refused, certificate changed), which ends with exit 3.
 
     Example: provisioner delete campaigns.results.xlsx --profile prod --yes
     """
@@ -49,6 +54,7 @@ def delete(
             connection.settings,
             confirmed=yes,
             stop_active=stop_active,
+            options=RunOptions(concurrency=concurrency),
             state_path=state.state,
             rate_limit=connection.rate_limit,
         )

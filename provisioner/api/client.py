@@ -50,6 +50,15 @@ class Limiter(Protocol):
         """Learn that the server rate-limited a request (``retry_after`` seconds, when it said so)."""
 
 
+def request_timeout(seconds: float) -> aiohttp.ClientTimeout:
+    """Return the timeouts of a session whose every request gets ``seconds``, connect to last byte.
+
+    Connecting (with the wait for a pooled connection) gets at most 10 s of them: a request that times out there
+    was never sent. Past the rest, a request is ambiguous.
+    """
+    return aiohttp.ClientTimeout(total=seconds, connect=min(10.0, seconds), sock_read=seconds)
+
+
 def open_session(
     settings: Settings, *, timeout: aiohttp.ClientTimeout | None = None, limit: int = 8
 ) -> aiohttp.ClientSession:

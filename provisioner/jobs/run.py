@@ -15,10 +15,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
 
-import aiohttp
-
 from provisioner import __version__
-from provisioner.api.client import KoreClient, open_session
+from provisioner.api.client import KoreClient, open_session, request_timeout
 from provisioner.api.listing import PAGE_SIZE
 from provisioner.api.settings import Settings
 from provisioner.errors import ApiError, AuthError, ProvisionerError, RunFatal, StateError
@@ -167,8 +165,7 @@ class _Server:
         job, stop = self.job, self.interrupt.stop
         rate = job.rate_limit or self.settings.rate_limit
         limiter = RollingWindowLimiter(rate, window_s=job.rate_window_s)
-        seconds = job.options.request_timeout_s
-        timeout = aiohttp.ClientTimeout(total=seconds, connect=min(10.0, seconds), sock_read=seconds)
+        timeout = request_timeout(job.options.request_timeout_s)
         session = open_session(self.settings, timeout=timeout, limit=max(job.options.concurrency, 1) * 2)
         async with session:
             client = KoreClient(self.settings, session, limiter=limiter)

@@ -4,6 +4,8 @@ Only rows whose status is ``created`` are candidates; every other campaign in th
 before that run and is not ours to delete. The server is read first (the proven-complete scan), so a campaign
 already gone is reported deleted, and one whose id now carries another name, or that is Active, is refused.
 A delete is resent only when it provably did not arrive; one that may have arrived is confirmed with a GET.
+An interrupt, or a failure after which nothing can be sent (credentials, TLS), stops the deletes the same way:
+nothing more is sent, those at the server settle, and the results workbook says what was done.
 """
 
 from __future__ import annotations
@@ -20,19 +22,20 @@ from typing import Final, Literal, TypeVar
 
 from provisioner import __version__
 from provisioner.api.campaign import Campaign
-from provisioner.api.client import KoreClient, open_session
+from provisioner.api.client import KoreClient, open_session, request_timeout
 from provisioner.api.settings import Settings
 from provisioner.errors import ApiError, AuthError, ConfigError, RejectedError, RunFatal, TLSError
-from provisioner.exit_codes import ExitCode
+from provisioner.exit_codes import ExitCode, exit_code_for
 from provisioner.jobs.interrupt import Interrupt
-from provisioner.logs import register_secret
+from provisioner.jobs.run import closing_fields
+from provisioner.logs import PRINTED, register_secret
 from provisioner.names import fold_name
 from provisioner.provision.engine import RunOptions, unless_stopped
 from provisioner.provision.ledger import Ledger, default_path
 from provisioner.provision.limiter import RollingWindowLimiter, on_grant
 from provisioner.provision.outcomes import Report, RowOutcome, RunSummary, Status
 from provisioner.provision.retry import CREATE_RETRYABLE, READ_RETRYABLE, UPDATE_RETRYABLE, call_with_retries
-from provisioner.report.workbook import write_report
+from provisioner.report.workbook import console_summary, write_report
 from provisioner.workbook.load import Limits, input_digest
 from provisioner.workbook.load.results import ResultRow, read_result_rows
 
@@ -126,7 +129,8 @@ def undo_job(job: UndoJob) -> UndoResult:
     """Plan, and with ``job.confirmed`` carry out, the delete of a results workbook's created campaigns.
 
     SIGINT and SIGTERM stop it: nothing more is sent, deletes in flight settle (or, cut short, are looked up),
-    and the results workbook records what was done; the exit code is then 130 or 143.
+    and the results workbook records what was done; the exit code is then 130 or 143. A failure after which
+    nothing can be sent (credentials refused, certificate changed) stops it the same way, with exit code 3.
     """
     return asyncio.run(_undo_job(job))
 
@@ -139,13 +143,14 @@ async def _undo_job(job: UndoJob) -> UndoResult:
         ours = [r for r in rows if r.status == OURS and r.campaign_id]
         settings = job.settings()
         register_secret(settings.client_secret)
+        halt = _Halt(interrupt)
         with Ledger(job.state_path or default_path(), lock=job.confirmed) as ledger:
-            undo = _Undo(job, settings, ledger, interrupt)
+            undo = _Undo(job, settings, ledger, halt)
             outcomes = await undo.run(ours)
-        # Skipped rows are those a plan would delete, or (interrupted) did not: neither is a failure of its own.
+        # Skipped rows are those a plan would delete, or (stopped) did not: neither is a failure of its own.
         failing = {Status.REFUSED, Status.FAILED, Status.UNKNOWN}
         failed = any(o.status in failing for o in outcomes)
-        code = interrupt.exit_code or (ExitCode.FAILED if failed else ExitCode.OK)
+        code = halt.exit_code or (ExitCode.FAILED if failed else ExitCode.OK)
         summary = RunSummary(
             run_id=uuid.uuid4().hex[:12],
             command="delete",
@@ -161,7 +166,20 @@ async def _undo_job(job: UndoJob) -> UndoResult:
             notes=tuple(undo.notes),
         )
         report = Report(summary, outcomes, ())
-        path = write_report(job.out_path, report, None, meaning=exit_meaning(code)) if job.confirmed else None
+        meaning = exit_meaning(code)
+        path = write_report(job.out_path, report, None, meaning=meaning) if job.confirmed else None
+        log.info(
+            "finished: %s",
+            console_summary(report, path, meaning=meaning),
+            extra={
+                "input": summary.input_name,
+                "run_id": summary.run_id,
+                "command": summary.command,
+                **closing_fields(report),
+                "results": str(path) if path else None,
+                PRINTED: True,
+            },
+        )
     return UndoResult(report, undo.actions, len(rows) - len(ours), undo.requests, path)
 
 
@@ -187,14 +205,46 @@ class _Stopping(Exception):
     """Raised instead of sending a stop or delete once the job is stopping."""
 
 
+class _Halt:
+    """What stops the deletes, a signal or a failure after which nothing can be sent, and how every text names it.
+
+    The first of the two is the reason, for the texts and the exit code alike.
+    """
+
+    def __init__(self, interrupt: Interrupt) -> None:
+        self.interrupt = interrupt
+        self.stop = interrupt.stop  # set by either
+        self._fatal: tuple[int, RunFatal] | None = None  # the row whose failure stopped the deletes, and why
+
+    def fail(self, row: int, error: RunFatal) -> None:
+        """Stop sending because ``row`` failed with ``error``: the reason, unless a signal stopped the job first."""
+        if not self.stop.is_set():
+            self._fatal = (row, error)
+        self.stop.set()
+
+    @property
+    def exit_code(self) -> ExitCode | None:
+        """Return the exit code the stop calls for (3 for a failure, 130 or 143 for a signal); None: not stopped."""
+        if self._fatal is not None:
+            return exit_code_for(self._fatal[1])
+        return self.interrupt.exit_code
+
+    def note(self, when: str, then: str) -> str:
+        """Say what stopped the deletes, ``when`` naming the stage it came in and ``then`` what was left and how."""
+        if self._fatal is None:
+            return self.interrupt.note(when, then)
+        row, error = self._fatal
+        return f"stopped when row {row} failed ({error}) {when}: {then}"
+
+
 class _Undo:
     """The part of a delete that talks to the server."""
 
-    def __init__(self, job: UndoJob, settings: Settings, ledger: Ledger, interrupt: Interrupt) -> None:
+    def __init__(self, job: UndoJob, settings: Settings, ledger: Ledger, halt: _Halt) -> None:
         self._job = job
         self._settings = settings
         self._ledger = ledger
-        self._interrupt = interrupt
+        self._halt = halt
         self._limiter = RollingWindowLimiter(job.rate_limit or settings.rate_limit, window_s=job.rate_window_s)
         self.actions: dict[int, Action] = {}  # row -> what to send for it (set once the server is read)
         self.notes: list[str] = []
@@ -208,23 +258,25 @@ class _Undo:
         """Reconcile ``rows`` with the server; unless only planning, send the deletes they call for."""
         if not self._job.confirmed:
             self.notes.append("plan only: nothing was sent (pass --yes to delete)")
-        async with open_session(self._settings, limit=self._job.options.concurrency * 2) as session:
+        options = self._job.options
+        timeout = request_timeout(options.request_timeout_s)
+        async with open_session(self._settings, timeout=timeout, limit=options.concurrency * 2) as session:
             client = KoreClient(self._settings, session, limiter=self._limiter)
             try:
-                server = await unless_stopped(self._server(client), self._interrupt.stop)
+                server = await unless_stopped(self._server(client), self._halt.stop)
             except ApiError as exc:
                 raise RunFatal(f"the server's campaigns could not be read, so nothing was deleted: {exc}") from exc
             if server is None:
-                self.notes.append(self._interrupt.note("while reading the server's campaigns", NOTHING_SENT))
-                why = f"not deleted: {self._interrupt.note('before it was looked up', DELETE_AGAIN)}"
+                self.notes.append(self._halt.note("while reading the server's campaigns", NOTHING_SENT))
+                why = f"not deleted: {self._halt.note('before it was looked up', DELETE_AGAIN)}"
                 return [_outcome(row, Status.SKIPPED, error=why) for row in rows]
             decided = [_decide(row, server.get(row.campaign_id or ""), self._job.stop_active) for row in rows]
             self.actions = {row.row: action for row, (_, action) in zip(rows, decided, strict=True) if action}
             outcomes = {o.row: o for o, _ in decided}
             if self._job.confirmed and self.actions:
                 outcomes.update(await self._delete_all(client, [r for r in rows if r.row in self.actions]))
-                if self._interrupt.exit_code is not None:
-                    self.notes.append(self._interrupt.note("while deleting", NOT_YET))
+                if self._halt.exit_code is not None:
+                    self.notes.append(self._halt.note("while deleting", NOT_YET))
             elif self._job.confirmed:
                 self.notes.append(_nothing_to_send(outcomes))
         return [outcomes[r.row] for r in rows]
@@ -239,14 +291,16 @@ class _Undo:
     async def _delete_all(self, client: KoreClient, rows: list[ResultRow]) -> dict[int, RowOutcome]:
         """Delete ``rows`` with ``concurrency`` workers until done or stopped; a stop lets those in flight settle.
 
-        On a stop, workers with nothing at the server are cancelled at once; those with a stop or delete at
-        the server get up to ``drain_timeout_s`` (until a second signal) to hear its answer, and send nothing
-        after it. A row cut short whose delete may have arrived is looked up; rows never sent are ``skipped``.
+        A signal stops them, and so does a row's failure after which nothing can be sent (that row is
+        ``skipped``). On a stop, workers with nothing at the server are cancelled at once; those with a stop or
+        delete at the server get up to ``drain_timeout_s`` (until a second signal) to hear its answer, and send
+        nothing after it. A row cut short whose delete may have arrived is looked up; rows never sent are
+        ``skipped``, their reason naming the stop's.
         """
         queue = deque(rows)
         outcomes: dict[int, RowOutcome] = {}
         doing: dict[asyncio.Task[None] | None, tuple[ResultRow, _Sending]] = {}
-        stop = self._interrupt.stop
+        stop = self._halt.stop
 
         async def worker() -> None:
             task = asyncio.current_task()
@@ -257,14 +311,11 @@ class _Undo:
                 del doing[task]
 
         workers = [asyncio.create_task(worker()) for _ in range(max(1, self._job.options.concurrency))]
-        everything = asyncio.gather(*workers, return_exceptions=True)
-        await unless_stopped(asyncio.wait({everything}), stop)
-        if everything.done():
-            for ended in everything.result():
-                if isinstance(ended, BaseException):
-                    raise ended  # a failure that ends the whole delete (credentials, TLS)
-            return outcomes
-        await self._drain(workers, doing)
+        await unless_stopped(asyncio.wait(workers), stop)
+        await self._drain(workers, doing)  # with every worker done, there is nothing left to wait for
+        for task in workers:
+            if not task.cancelled() and (error := task.exception()) is not None:
+                raise error  # not a row's failure at the API (the ledger's, say): the delete cannot go on
         for row, sending in doing.values():
             outcomes[row.row] = await self._cut_short(client, row, sending)
         for row in queue:
@@ -285,14 +336,14 @@ class _Undo:
                 seconds,
                 len(in_flight),
             )
-            await unless_stopped(asyncio.wait(in_flight, timeout=seconds), self._interrupt.hurry)
+            await unless_stopped(asyncio.wait(in_flight, timeout=seconds), self._halt.interrupt.hurry)
             for task in in_flight:
                 task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
 
     async def _write(self, call: Callable[[], Awaitable[T]], sending: _Sending, *, delete: bool) -> T:
         """Send one stop or delete, unless the job is stopping; note while it is at the server."""
-        if self._interrupt.stop.is_set():
+        if self._halt.stop.is_set():
             raise _Stopping
 
         sent_before = sending.delete_sent
@@ -331,8 +382,9 @@ class _Undo:
             if exc.status == 404:
                 return replace(done, note="it was already gone")
             return replace(done, status=Status.FAILED, error=f"not deleted: {exc}")
-        except RunFatal:
-            raise
+        except RunFatal as exc:  # credentials or TLS: this request was not acted on, and no other can be sent
+            self._halt.fail(row.row, exc)
+            return replace(done, status=Status.SKIPPED, error=_not_deleted(sending, str(exc)))
         except ApiError as exc:
             gone = await self._gone(client, campaign_id, retry=True)
             if gone is None:
@@ -348,20 +400,18 @@ class _Undo:
         if not sending.delete_sent:
             return _outcome(row, Status.SKIPPED, error=self._not_sent(sending))
         gone = await self._gone(client, row.campaign_id or "", retry=False)
+        cut_short = "while its delete was at the server, cutting it short"
         if gone is None:
-            return _outcome(row, Status.UNKNOWN, error=f"its delete was cut short by the interrupt: {MAYBE_DELETED}")
+            return _outcome(row, Status.UNKNOWN, error=self._halt.note(cut_short, MAYBE_DELETED))
         if gone:
             self._forget(row)
-            return _outcome(
-                row, Status.DELETED, note="its delete was cut short by the interrupt; a look-up found it gone"
-            )
-        why = f"not deleted: its delete was cut short by the interrupt and it is still there; {DELETE_AGAIN}"
+            return _outcome(row, Status.DELETED, note=self._halt.note(cut_short, "a look-up found it gone"))
+        why = _not_deleted(sending, self._halt.note(cut_short, f"a look-up found it still there; {DELETE_AGAIN}"))
         return _outcome(row, Status.SKIPPED, error=why)
 
     def _not_sent(self, sending: _Sending) -> str:
         """Say why a campaign was not deleted when the job stopped before its delete went out."""
-        stopped = " (it was stopped, so it no longer dials)" if sending.stopped else ""
-        return f"not deleted{stopped}: {self._interrupt.note('before its delete was sent', DELETE_AGAIN)}"
+        return _not_deleted(sending, self._halt.note("before its delete was sent", DELETE_AGAIN))
 
     async def _gone(self, client: KoreClient, campaign_id: str, *, retry: bool) -> bool | None:
         """Tell whether a campaign is absent from the server (a 404 on GET); None when the look-up failed."""
@@ -385,6 +435,12 @@ class _Undo:
         entry = self._ledger.entries(scope, [lname]).get(lname)
         if entry is not None and entry.campaign_id == row.campaign_id:
             self._ledger.forget(scope, lname)
+
+
+def _not_deleted(sending: _Sending, why: str) -> str:
+    """Say that a campaign was not deleted, and why; whether it was stopped all the same."""
+    stopped = " (it was stopped, so it no longer dials)" if sending.stopped else ""
+    return f"not deleted{stopped}: {why}"
 
 
 def _outcome(row: ResultRow, status: Status, *, error: str | None = None, note: str | None = None) -> RowOutcome:
