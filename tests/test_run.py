@@ -440,4 +440,27 @@ def test_sigterm_cancels_creates_queued_on_the_limiter_and_calls_them_skipped_no
         tmp_path, box, 6, lambda sandbox: len(sandbox.campaigns) >= 1, "--rate-limit", "3", "--concurrency", "4"
     )
     assert sorted((r["status"], r["attempts"]) for r in rows) == [("created", 1)] + [("skipped", 0)] * 5
-    assert "request(s) in flight" not in err  # nothing was in flight: nothing to wait for
+    assert "in flight (a second" not in err  # nothing was in flight: nothing to wait for
+
+
+@pytest.mark.slow
+def test_a_second_signal_stops_waiting_for_a_create_in_flight(tmp_path: Path, threaded_sandbox: Start) -> None:
+    box = threaded_sandbox(config(faults=Faults(slow_s=60.0)))
+    assert box.server is not None
+    sandbox = box.server.sandbox
+    sandbox.queue_faults(["slow_after"])  # the first create is stored at once and answered after a minute
+    process = cli_run(box, book(tmp_path, 1), tmp_path)
+    wait_for(lambda: len(sandbox.campaigns) == 1, process)
+    process.send_signal(signal.SIGTERM)
+    assert process.stderr is not None
+    for line in iter(process.stderr.readline, ""):
+        if "stopping: waiting up to 30.0 s for 1 create in flight (a second Ctrl-C or SIGTERM stops waiting)" in line:
+            break
+    else:
+        pytest.fail("the run ended without waiting for its create in flight")
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == ExitCode.TERMINATED, err
+    assert "second signal: not waiting for 1 create; the next run settles them" in err
+    (row,) = read_results(tmp_path / "in.results.xlsx")
+    assert row["status"] == "unknown"

@@ -169,7 +169,8 @@ class _Server:
         session = open_session(self.settings, timeout=timeout, limit=max(job.options.concurrency, 1) * 2)
         async with session:
             client = KoreClient(self.settings, session, limiter=limiter)
-            engine = Provisioner(client, self.ledger, self.settings.scope, self.run_id, job.options)
+            hurry = self.interrupt.hurry
+            engine = Provisioner(client, self.ledger, self.settings.scope, self.run_id, job.options, hurry=hurry)
             payloads = self.checked.payloads
             reading = time.monotonic()
             plan = await unless_stopped(engine.plan(payloads, reconcile=not dry_run), stop)
@@ -232,7 +233,8 @@ class _Server:
                     if step.acts:
                         outcomes[target.payload.row] = left_undone(outcome, step, waiting=False)
             elif job.wait.wait or any(step.acts for _, step, _ in work):
-                follow = FollowUp(client, self.ledger, self.settings.scope, job.options, rate=(rate, job.rate_window_s))
+                window = (rate, job.rate_window_s)
+                follow = FollowUp(client, self.ledger, self.settings.scope, job.options, rate=window, hurry=hurry)
                 listed = Listed(plan.named, listed_since, plan.paging)
                 followed, follow_notes, fatal = await follow.run(work, listed, job.wait, stop)
                 outcomes.update(followed)

@@ -15,9 +15,9 @@ import collections
 import datetime as dt
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field, replace
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from provisioner.api.campaign import Campaign
 from provisioner.api.client import KoreClient
@@ -46,6 +46,7 @@ from provisioner.provision.retry import (
     RetryPolicy,
     call_with_retries,
 )
+from provisioner.words import counted
 
 log = logging.getLogger("provisioner.provision.engine")
 T = TypeVar("T")
@@ -111,7 +112,8 @@ class RunStopped(Exception):
 
 class ServerWork:
     """What every stage of a run that talks to one account shares: the client, the ledger and its scope, the
-    run's options, one way to retry a call, and the sleep, clock and randomness tests inject."""
+    run's options, one way to retry a call, one way to let writes in flight settle when the run stops, and the
+    sleep, clock and randomness tests inject."""
 
     def __init__(
         self,
@@ -123,8 +125,10 @@ class ServerWork:
         sleep: Sleep = asyncio.sleep,
         now: Callable[[], dt.datetime] | None = None,
         rng: random.Random | None = None,
+        hurry: asyncio.Event | None = None,
     ) -> None:
         self._client = client
+        self._hurry = hurry  # set (a second signal): stop waiting for writes in flight
         self._ledger = ledger
         self._scope = scope
         self._options = options
@@ -141,6 +145,24 @@ class ServerWork:
     async def _read(self, attempt: Callable[[], Awaitable[T]]) -> T:
         return await self._retried(attempt, READ_RETRYABLE)
 
+    async def _settle(self, in_flight: Collection[asyncio.Future[Any]], what: str) -> None:
+        """Give writes at the server up to ``drain_timeout_s`` to be answered (until ``hurry``), then cancel them."""
+        if not in_flight:
+            return
+        seconds = self._options.drain_timeout_s
+        log.warning(
+            "stopping: waiting up to %s s for %s in flight (a second Ctrl-C or SIGTERM stops waiting)",
+            seconds,
+            counted(len(in_flight), what),
+        )
+        answered = asyncio.wait(in_flight, timeout=seconds)
+        await (answered if self._hurry is None else unless_stopped(answered, self._hurry))
+        late = [task for task in in_flight if not task.done()]
+        if late and self._hurry is not None and self._hurry.is_set():
+            log.warning("second signal: not waiting for %s; the next run settles them", counted(len(late), what))
+        for task in late:
+            task.cancel()
+
 
 class Provisioner(ServerWork):
     """One run against one account: pre-flight, then the creates."""
@@ -156,8 +178,9 @@ class Provisioner(ServerWork):
         sleep: Sleep = asyncio.sleep,
         now: Callable[[], dt.datetime] | None = None,
         rng: random.Random | None = None,
+        hurry: asyncio.Event | None = None,
     ) -> None:
-        super().__init__(client, ledger, scope, options, sleep=sleep, now=now, rng=rng)
+        super().__init__(client, ledger, scope, options, sleep=sleep, now=now, rng=rng, hurry=hurry)
         self._run_id = run_id
         self.latest: dict[int, Campaign] = {}  # row -> its campaign as this run's last create or update returned it
 
@@ -265,15 +288,7 @@ class Provisioner(ServerWork):
         in_flight = {task for task in pending if task in current and current[task][1].reached}
         for task in pending - in_flight:
             task.cancel()
-        if in_flight:
-            log.info(
-                "stopping: waiting up to %s s for %d request(s) in flight",
-                self._options.drain_timeout_s,
-                len(in_flight),
-            )
-            _, late = await asyncio.wait(in_flight, timeout=self._options.drain_timeout_s)
-            for task in late:
-                task.cancel()
+        await self._settle(in_flight, "create")
         await asyncio.gather(*pending, return_exceptions=True)
 
     async def create_one(self, payload: Payload, sending: Sending | None = None) -> RowOutcome:

@@ -242,8 +242,9 @@ class FollowUp(ServerWork):
         rate: tuple[int, float],
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        hurry: asyncio.Event | None = None,
     ) -> None:
-        super().__init__(client, ledger, scope, options, sleep=sleep)
+        super().__init__(client, ledger, scope, options, sleep=sleep, hurry=hurry)
         self._rate = rate  # requests per window, window seconds
         self._clock = clock
         self.round_requests: list[int] = []  # the requests each round of reading the list cost
@@ -384,12 +385,7 @@ class FollowUp(ServerWork):
         at_server = {task for task in pending if task in starting}
         for task in pending - at_server:
             task.cancel()
-        if at_server:
-            drain = self._options.drain_timeout_s
-            log.info("stopping: waiting up to %s s for %s sent", drain, counted(len(at_server), "start"))
-            _, late = await asyncio.wait(at_server, timeout=drain)
-            for task in late:
-                task.cancel()
+        await self._settle(at_server, "start")
         await asyncio.gather(*pending, stopping, return_exceptions=True)
         return fatal[0] if fatal else None
 
