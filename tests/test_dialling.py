@@ -17,7 +17,7 @@ from provisioner._cli._app import app
 from provisioner.api.listing import PAGE_SIZE
 from provisioner.exit_codes import ExitCode
 from provisioner.jobs.check import check_input
-from provisioner.jobs.run import run_job
+from provisioner.jobs.run import JobResult, run_job
 from provisioner.provision.lifecycle import WaitOptions, describe_schedule
 from provisioner.sandbox import Faults, Sandbox, SandboxConfig, ThreadedSandbox, client_env
 from tests.helpers import campaign, read_results, window, write_book
@@ -82,17 +82,26 @@ def assert_dialling(sandbox: Sandbox, path: Path, rows: list[dict[str, Any]]) ->
     assert {n for n, c in state.items() if c["status"] == "Active"} == starts
 
 
+#: Waiting as `run --wait` does, with short rounds: the sandbox's campaigns turn Ready in 0.3 s.
+WAITING = WaitOptions(wait=True, timeout_s=60, interval_s=0.1)
+
+
+def dialled(tmp_path: Path, box: ThreadedSandbox) -> tuple[Sandbox, Path, JobResult]:
+    """Run the dialling sheet with --wait against a sandbox holding another team's campaigns; check the outcome."""
+    sandbox = seeded(box)
+    path = sheet(tmp_path)
+    first = run_job(job(tmp_path, path, box, wait=WAITING))
+    assert first.exit_code is ExitCode.OK, first.report.summary.notes
+    assert first.results_path is not None
+    assert_dialling(sandbox, path, read_results(first.results_path))
+    return sandbox, path, first
+
+
 def test_thirty_campaigns_to_dialling_within_budget_and_a_rerun_changes_nothing(
     tmp_path: Path, threaded_sandbox: Any
 ) -> None:
     box = threaded_sandbox(config())
-    sandbox = seeded(box)
-    path = sheet(tmp_path)
-    waiting = WaitOptions(wait=True, timeout_s=60, interval_s=0.1)
-    first = run_job(job(tmp_path, path, box, wait=waiting))
-    assert first.exit_code is ExitCode.OK, first.report.summary.notes
-    assert first.results_path is not None
-    assert_dialling(sandbox, path, read_results(first.results_path))
+    sandbox, path, first = dialled(tmp_path, box)
     # Budget: the pre-flight (the list, the contact lists), 30 creates, each round ⌈N / page⌉ + 1 for the 33
     # campaigns in its window, a schedule each, and a status check and a start each.
     per_round = math.ceil(33 / PAGE_SIZE) + 1
@@ -106,7 +115,7 @@ def test_thirty_campaigns_to_dialling_within_budget_and_a_rerun_changes_nothing(
     # once and records what it found (issue 10's known cost); the rerun after that settles every row from the list.
     for reads in (30, 0):
         before = dict(sandbox.requests)
-        again = run_job(job(tmp_path, path, box, wait=waiting))
+        again = run_job(job(tmp_path, path, box, wait=WAITING))
         assert again.exit_code is ExitCode.OK, again.report.summary.notes
         assert again.rounds == ()  # every campaign has left Preparing and has nothing left to do
         sent = {key: sandbox.requests[key] - before.get(key, 0) for key in sandbox.requests}
@@ -216,13 +225,7 @@ def test_the_dialling_sheet_is_right_whichever_way_the_server_behaves(
     tmp_path: Path, threaded_sandbox: Any, variant: dict[str, Any]
 ) -> None:
     box = threaded_sandbox(config(**variant))
-    sandbox = seeded(box)
-    path = sheet(tmp_path)
-    waiting = WaitOptions(wait=True, timeout_s=60, interval_s=0.1)
-    first = run_job(job(tmp_path, path, box, wait=waiting))
-    assert first.exit_code is ExitCode.OK, first.report.summary.notes
-    assert first.results_path is not None
-    assert_dialling(sandbox, path, read_results(first.results_path))
+    sandbox, path, first = dialled(tmp_path, box)
     budget = math.ceil(30 / variant.get("page_cap", PAGE_SIZE)) + 1  # per round, the 30 campaigns of its window
     if variant.get("paging") == "page":
         # Only ever reading the list twice proves a page-only list complete: the round that checks the
@@ -233,7 +236,7 @@ def test_the_dialling_sheet_is_right_whichever_way_the_server_behaves(
     writes = ("create", "update", "delete", "trigger", "schedule")
     made = {key: sandbox.requests[key] for key in writes}
     for _ in range(2):
-        again = run_job(job(tmp_path, path, box, wait=waiting))
+        again = run_job(job(tmp_path, path, box, wait=WAITING))
         assert again.exit_code is ExitCode.OK, again.report.summary.notes
         assert {key: sandbox.requests[key] for key in writes} == made
     assert again.results_path is not None

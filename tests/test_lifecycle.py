@@ -19,6 +19,7 @@ from provisioner.exit_codes import ExitCode
 from provisioner.jobs.check import check_input
 from provisioner.jobs.run import run_job
 from provisioner.names import fold_name
+from provisioner.provision.engine import Wiring
 from provisioner.provision.ledger import Ledger
 from provisioner.provision.lifecycle import FollowUp, Listed, Steps, Target, WaitOptions, decide
 from provisioner.provision.outcomes import RowOutcome, Status
@@ -92,7 +93,8 @@ def follow(
                     work.append((target, steps, RowOutcome(p.row, p.name, Status.UNCHANGED, target.campaign.id)))
                 named = {c.id: fold_name(c.name) for c in listing.campaigns}
                 sleep, clock = (time.sleep, time) if time is not None else (_no_sleep, _monotonic)
-                engine = FollowUp(client, ledger, settings.scope, FAST, rate=(100_000, 0.2), sleep=sleep, clock=clock)
+                wiring = Wiring(client, ledger, settings.scope, FAST, sleep=sleep)
+                engine = FollowUp(wiring, rate=(100_000, 0.2), clock=clock)
                 since = client.server_now() - dt.timedelta(minutes=5)
                 listed = Listed(named, since, listing.paging)
                 outcomes, notes, fatal = await engine.run(work, listed, wait or WaitOptions(), asyncio.Event())

@@ -403,6 +403,15 @@ def wait_for(condition: Callable[[], bool], process: subprocess.Popen[str]) -> N
     assert process.poll() is None, process.communicate()
 
 
+def wait_for_line(process: subprocess.Popen[str], text: str) -> None:
+    """Read the process's stderr until a line holds ``text``; fail if it ends first."""
+    assert process.stderr is not None
+    for line in iter(process.stderr.readline, ""):
+        if text in line:
+            return
+    pytest.fail(f"the process ended without logging {text!r}")
+
+
 def terminated(
     tmp_path: Path, box: ThreadedSandbox, rows: int, ready: Callable[[Sandbox], bool], *args: str
 ) -> tuple[str, list[dict[str, Any]]]:
@@ -452,12 +461,7 @@ def test_a_second_signal_stops_waiting_for_a_create_in_flight(tmp_path: Path, th
     process = cli_run(box, book(tmp_path, 1), tmp_path)
     wait_for(lambda: len(sandbox.campaigns) == 1, process)
     process.send_signal(signal.SIGTERM)
-    assert process.stderr is not None
-    for line in iter(process.stderr.readline, ""):
-        if "stopping: waiting up to 30.0 s for 1 create in flight (a second Ctrl-C or SIGTERM stops waiting)" in line:
-            break
-    else:
-        pytest.fail("the run ended without waiting for its create in flight")
+    wait_for_line(process, "stopping: waiting up to 30.0 s for 1 create in flight (a second Ctrl-C or SIGTERM")
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=120)
     assert process.returncode == ExitCode.TERMINATED, err

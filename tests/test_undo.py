@@ -31,7 +31,7 @@ from provisioner.workbook import spec
 from tests.conftest import Serve
 from tests.helpers import FAST, read_results
 from tests.test_report import summary_fields
-from tests.test_run import book, config, job, wait_for
+from tests.test_run import book, config, job, wait_for, wait_for_line
 
 Start = Callable[..., ThreadedSandbox]
 
@@ -379,12 +379,7 @@ def test_a_second_signal_cuts_a_delete_short_and_a_look_up_settles_it(tmp_path: 
         process = cli_delete(box, results, tmp_path)
         wait_for(lambda: not sandbox.campaigns, process)
         process.send_signal(signal.SIGINT)
-        assert process.stderr is not None
-        for line in iter(process.stderr.readline, ""):
-            if "stopping: waiting up to 30.0 s for 1 request(s) in flight" in line:
-                break
-        else:
-            pytest.fail("the delete ended without waiting for its request in flight")
+        wait_for_line(process, "stopping: waiting up to 30.0 s for 1 request(s) in flight")
         if not answering:
             box.__exit__()
             serving = False

@@ -27,7 +27,7 @@ from provisioner.jobs.progress import ProgressDisplay, per_window
 from provisioner.logs import PRINTED, register_secret
 from provisioner.names import fold_name
 from provisioner.provision.compare import Comparison
-from provisioner.provision.engine import Plan, Provisioner, RunOptions, unless_stopped
+from provisioner.provision.engine import Plan, Provisioner, RunOptions, Wiring, unless_stopped
 from provisioner.provision.ledger import Ledger, default_path
 from provisioner.provision.lifecycle import (
     FollowUp,
@@ -169,8 +169,8 @@ class _Server:
         session = open_session(self.settings, timeout=timeout, limit=max(job.options.concurrency, 1) * 2)
         async with session:
             client = KoreClient(self.settings, session, limiter=limiter)
-            hurry = self.interrupt.hurry
-            engine = Provisioner(client, self.ledger, self.settings.scope, self.run_id, job.options, hurry=hurry)
+            wiring = Wiring(client, self.ledger, self.settings.scope, job.options, hurry=self.interrupt.hurry)
+            engine = Provisioner(wiring, self.run_id)
             payloads = self.checked.payloads
             reading = time.monotonic()
             plan = await unless_stopped(engine.plan(payloads, reconcile=not dry_run), stop)
@@ -233,8 +233,7 @@ class _Server:
                     if step.acts:
                         outcomes[target.payload.row] = left_undone(outcome, step, waiting=False)
             elif job.wait.wait or any(step.acts for _, step, _ in work):
-                window = (rate, job.rate_window_s)
-                follow = FollowUp(client, self.ledger, self.settings.scope, job.options, rate=window, hurry=hurry)
+                follow = FollowUp(wiring, rate=(rate, job.rate_window_s))
                 listed = Listed(plan.named, listed_since, plan.paging)
                 followed, follow_notes, fatal = await follow.run(work, listed, job.wait, stop)
                 outcomes.update(followed)

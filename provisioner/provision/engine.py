@@ -110,31 +110,34 @@ class RunStopped(Exception):
         self.outcome = outcome
 
 
-class ServerWork:
-    """What every stage of a run that talks to one account shares: the client, the ledger and its scope, the
-    run's options, one way to retry a call, one way to let writes in flight settle when the run stops, and the
-    sleep, clock and randomness tests inject."""
+@dataclass(frozen=True)
+class Wiring:
+    """What every stage of one run that talks to the server is given: the client, the ledger and its scope, the
+    run's options, the event a second signal sets, and the sleep, clock and randomness tests inject."""
 
-    def __init__(
-        self,
-        client: KoreClient,
-        ledger: Ledger,
-        scope: Scope,
-        options: RunOptions,
-        *,
-        sleep: Sleep = asyncio.sleep,
-        now: Callable[[], dt.datetime] | None = None,
-        rng: random.Random | None = None,
-        hurry: asyncio.Event | None = None,
-    ) -> None:
-        self._client = client
-        self._hurry = hurry  # set (a second signal): stop waiting for writes in flight
-        self._ledger = ledger
-        self._scope = scope
-        self._options = options
-        self._sleep = sleep
-        self._now = now or (lambda: dt.datetime.now(dt.UTC))
-        self._rng = rng or random.Random()  # noqa: S311  (jitter only)
+    client: KoreClient
+    ledger: Ledger
+    scope: Scope
+    options: RunOptions
+    hurry: asyncio.Event | None = None  # set (a second signal): stop waiting for writes in flight
+    sleep: Sleep = asyncio.sleep
+    now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+    rng: random.Random = field(default_factory=random.Random)  # jitter only
+
+
+class ServerWork:
+    """What every stage of a run that talks to one account shares: its :class:`Wiring`, one way to retry a call,
+    and one way to let writes in flight settle when the run stops."""
+
+    def __init__(self, wiring: Wiring) -> None:
+        self._client = wiring.client
+        self._ledger = wiring.ledger
+        self._scope = wiring.scope
+        self._options = wiring.options
+        self._hurry = wiring.hurry
+        self._sleep = wiring.sleep
+        self._now = wiring.now
+        self._rng = wiring.rng
 
     async def _retried(self, attempt: Callable[[], Awaitable[T]], retry_on: tuple[type[ApiError], ...]) -> T:
         """Run ``attempt`` under the run's retry policy, retrying only the failures ``retry_on`` names."""
@@ -167,20 +170,8 @@ class ServerWork:
 class Provisioner(ServerWork):
     """One run against one account: pre-flight, then the creates."""
 
-    def __init__(
-        self,
-        client: KoreClient,
-        ledger: Ledger,
-        scope: Scope,
-        run_id: str,
-        options: RunOptions,
-        *,
-        sleep: Sleep = asyncio.sleep,
-        now: Callable[[], dt.datetime] | None = None,
-        rng: random.Random | None = None,
-        hurry: asyncio.Event | None = None,
-    ) -> None:
-        super().__init__(client, ledger, scope, options, sleep=sleep, now=now, rng=rng, hurry=hurry)
+    def __init__(self, wiring: Wiring, run_id: str) -> None:
+        super().__init__(wiring)
         self._run_id = run_id
         self.latest: dict[int, Campaign] = {}  # row -> its campaign as this run's last create or update returned it
 

@@ -24,12 +24,11 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 
 from provisioner.api.campaign import ACTIVE, PREPARING, READY, Campaign
-from provisioner.api.client import KoreClient
 from provisioner.api.listing import Paging
 from provisioner.errors import (
     AmbiguousError,
@@ -40,8 +39,8 @@ from provisioner.errors import (
 )
 from provisioner.names import fold_name
 from provisioner.provision.compare import Change
-from provisioner.provision.engine import RunOptions, ServerWork, unless_stopped
-from provisioner.provision.ledger import Entry, Ledger, Scope
+from provisioner.provision.engine import ServerWork, Wiring, unless_stopped
+from provisioner.provision.ledger import Entry
 from provisioner.provision.limiter import on_grant
 from provisioner.provision.outcomes import RowOutcome, Status
 from provisioner.provision.payloads import Payload
@@ -232,19 +231,8 @@ class _Watched:
 class FollowUp(ServerWork):
     """Watches a run's campaigns until they leave Preparing, then sets their schedules and starts them."""
 
-    def __init__(
-        self,
-        client: KoreClient,
-        ledger: Ledger,
-        scope: Scope,
-        options: RunOptions,
-        *,
-        rate: tuple[int, float],
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        clock: Callable[[], float] = time.monotonic,
-        hurry: asyncio.Event | None = None,
-    ) -> None:
-        super().__init__(client, ledger, scope, options, sleep=sleep, hurry=hurry)
+    def __init__(self, wiring: Wiring, *, rate: tuple[int, float], clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(wiring)
         self._rate = rate  # requests per window, window seconds
         self._clock = clock
         self.round_requests: list[int] = []  # the requests each round of reading the list cost
