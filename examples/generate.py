@@ -368,14 +368,14 @@ def broken() -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
 
 # A spreadsheet's date-time cells hold wall-clock times, in each campaign's own time zone: no tzinfo.
 SCHEDULE_START = dt.datetime.combine(dt.date(2027, 1, 4), dt.time(9))
-SCHEDULE_END = dt.datetime.combine(dt.date(2030, 12, 31), dt.time(18))
+SCHEDULE_END = dt.datetime.combine(dt.date(2036, 12, 31), dt.time(18))
 #: Zone, Schedule Days and Every N Weeks of each weekly schedule in dialling.xlsx.
 WEEKLY: list[tuple[str, str, int | None]] = [
     ("America/New_York", "MO-FR", None),
     ("America/Chicago", "Mon, Wed, Fri", 1),
     ("Europe/London", "TU; TH", 2),
     ("America/Los_Angeles", "MO-FR", 1),
-    ("Australia/Sydney", "SA", 4),
+    ("Australia/Sydney", "MO, TH", 4),
 ]
 
 

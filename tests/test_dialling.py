@@ -21,7 +21,9 @@ from provisioner.jobs.run import JobResult, run_job
 from provisioner.provision.lifecycle import WaitOptions, describe_schedule
 from provisioner.sandbox import Faults, Sandbox, SandboxConfig, ThreadedSandbox, client_env
 from tests.helpers import campaign, read_results, window, write_book
+from tests.test_lifecycle import WEEKLY_ROW
 from tests.test_run import cli_run, job, wait_for
+from tests.test_schedule_columns import LAST
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "dialling.xlsx"
 THEIRS = ["Theirs 1", "Theirs 2", "Theirs 3"]
@@ -217,6 +219,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "contact lists by GET": {"contact_list_method": "GET"},
     "a 30-day default window": {"default_window_days": 30},
     "others creating and deleting": {"churn_per_list_call": 2, "page_cap": 10},
+    "no schedule while Preparing": {"schedule_needs_ready": True},
 }
 
 
@@ -241,3 +244,18 @@ def test_the_dialling_sheet_is_right_whichever_way_the_server_behaves(
         assert {key: sandbox.requests[key] for key in writes} == made
     assert again.results_path is not None
     assert {r["status"] for r in read_results(again.results_path)} == {"unchanged"}
+
+
+def test_the_fixed_future_dates_tests_meet_on_the_real_clock_are_over_a_year_away() -> None:
+    """Fails a year before they pass: then move them later, and regenerate examples/dialling.xlsx."""
+    ends = {
+        "examples/dialling.xlsx": {
+            dt.datetime.fromisoformat(p.schedule["endDateTime"])
+            for p in check_input(EXAMPLE).payloads
+            if p.schedule is not None
+        },
+        "tests/test_lifecycle.py WEEKLY_ROW": {WEEKLY_ROW["schedule_end"]},
+        "tests/test_schedule_columns.py LAST": {LAST},
+    }
+    soon = dt.datetime.now() + dt.timedelta(days=366)
+    assert {where: min(when) for where, when in ends.items() if min(when) <= soon} == {}

@@ -348,6 +348,21 @@ def test_ready_after_holds_every_read_and_the_start_and_a_schedule_shows_as_the_
     assert call(box, lambda c: c.start_campaign(campaign_id)) == "Active"
 
 
+def test_the_schedule_needs_ready_variant_refuses_a_preparing_campaign_until_it_is_ready(
+    threaded_sandbox: Start,
+) -> None:
+    clock = FakeClock()
+    box = threaded_sandbox(config(ready_after_s=120.0, clock=clock, schedule_needs_ready=True))
+    campaign_id = call(box, lambda c: c.create_campaign(valid_body())).id
+    schedule = daily(sandbox_of(box).now())
+    refused = rejected(box, lambda c: c.schedule_campaign("Spring Renewals East", schedule))
+    assert refused.status == 400 and "is not Ready yet" in refused.message
+    assert read(box, campaign_id)["schedule"]["isSchedulingEnabled"] is False
+    clock.now += 120.0
+    call(box, lambda c: c.schedule_campaign("Spring Renewals East", schedule))
+    assert read(box, campaign_id)["schedule"]["isSchedulingEnabled"] is True
+
+
 def test_only_an_enabled_schedule_shows_as_scheduled(threaded_sandbox: Start) -> None:
     box = threaded_sandbox(config(scheduled_status="Scheduled"))
     (plain, flagged) = seeded(box, "Plain", "Flagged")

@@ -354,7 +354,7 @@ def test_the_dialling_example_starts_ten_and_schedules_five_weekly() -> None:
     assert len(schedules) == 5 and not any(p.start and p.schedule for p in sent)
     assert {s["recurrenceObject"]["recurType"] for s in schedules} == {"Weekly"}
     assert {(s["startDateTime"], s["endDateTime"]) for s in schedules} == {
-        ("2027-01-04 09:00:00", "2030-12-31 18:00:00")
+        ("2027-01-04 09:00:00", "2036-12-31 18:00:00")
     }
 
 
@@ -421,3 +421,23 @@ def test_a_workbook_saved_by_libreoffice_reads_the_same(tmp_path: Path) -> None:
     theirs = checked(saved / path.name)
     assert theirs.valid and not theirs.problems, theirs.problems
     assert build_payloads(theirs) == build_payloads(checked(path))
+
+
+def test_a_schedule_that_would_not_do_what_it_seems_is_warned_of_not_refused(tmp_path: Path) -> None:
+    rows = [
+        {**WEEKLY, "schedule_days": "MO, SA-SU"},  # its calling hours are Monday to Friday
+        {**DAILY, "schedule_end": dt.date(2030, 12, 31)},  # a date alone: 00:00, the very start of that day
+    ]
+    result = checked(book_of(tmp_path, rows))
+    assert result.valid  # warnings: the rows are sent
+    found = {(p.row, p.column, p.code, p.severity): p.message for p in result.problems}
+    assert found == {
+        (2, "Schedule Days", "schedule_day_without_hours", "warning"): (
+            "The schedule runs on SA, SU, but this campaign's calling hours have no window on those days: it will "
+            "not dial then. Add a window in CallingHours, or take the day out of Schedule Days."
+        ),
+        (3, "Schedule End", "schedule_ends_at_midnight", "warning"): (
+            "The schedule ends at 00:00 on 2030-12-31, the very start of that day, so 2030-12-31 itself is not "
+            "included. To include it, write 2030-12-31 23:59."
+        ),
+    }

@@ -143,6 +143,9 @@ def sandbox_command(
         ScheduledStatus,
         typer.Option(help="The status a Ready campaign with an enabled schedule shows: Ready, or Scheduled."),
     ] = "Ready",
+    schedule_needs_ready: Annotated[
+        bool, typer.Option(help="Refuse to schedule a campaign still Preparing (as a start is refused).")
+    ] = False,
 ) -> None:
     """Serve a local sandbox of the vendor's Campaign Management v2 API on 127.0.0.1 until Ctrl-C.
 
@@ -186,6 +189,7 @@ def sandbox_command(
             clock_skew_s=clock_skew,
             churn_per_list_call=churn,
             scheduled_status=scheduled_status,
+            schedule_needs_ready=schedule_needs_ready,
             log_requests=True,
         )
     except ValueError as exc:  # settings that contradict each other, e.g. a window of 0 days

@@ -35,6 +35,7 @@ from provisioner.errors import (
     ApiError,
     AuthError,
     ListingError,
+    RejectedError,
     TLSError,
 )
 from provisioner.names import fold_name
@@ -218,10 +219,15 @@ class _Watched:
     outcome: RowOutcome
     status: str | None
     gone: bool = False
+    schedule_when_ready: bool = False  # the server refused to schedule it while Preparing: try once it is Ready
 
     @property
     def waiting(self) -> bool:
         return not self.gone and self.status in (None, PREPARING)
+
+    @property
+    def schedulable(self) -> bool:
+        return self.steps.schedule != "keep" and not (self.schedule_when_ready and self.waiting)
 
     @property
     def startable(self) -> bool:
@@ -265,7 +271,7 @@ class FollowUp(ServerWork):
 
         def waited_for() -> list[_Watched]:
             """The campaigns still Preparing that the run waits for: all with --wait, else those yet to start."""
-            return [w for w in watched.values() if w.waiting and (wait.wait or w.steps.start)]
+            return [w for w in watched.values() if w.waiting and (wait.wait or w.steps.start or w.schedule_when_ready)]
 
         try:
             while not stop.is_set():
@@ -274,7 +280,7 @@ class FollowUp(ServerWork):
                 ):
                     break
                 # A schedule goes once the campaign exists and its name is checked; a start waits for Ready.
-                ready = [w for w in watched.values() if not w.gone and (w.steps.schedule != "keep" or w.startable)]
+                ready = [w for w in watched.values() if not w.gone and (w.schedulable or w.startable)]
                 fatal = await self._act(ready, names, stop)
                 if fatal is not None or not waited_for():
                     break
@@ -384,9 +390,10 @@ class FollowUp(ServerWork):
 
         ``sending`` is called when the limiter lets a start through: from then on it may be at the server.
         """
-        if w.steps.schedule != "keep":
+        if w.schedulable:
             w.outcome = await self._schedule(w, names)
-            w.steps = replace(w.steps, schedule="keep", start=w.steps.start and w.outcome.error is None)
+            if not w.schedule_when_ready or not w.waiting:
+                w.steps = replace(w.steps, schedule="keep", start=w.steps.start and w.outcome.error is None)
         if w.startable and not stop.is_set():
             w.outcome = await self._start(w, stop, sending)
             w.steps = replace(w.steps, start=False)
@@ -408,6 +415,15 @@ class FollowUp(ServerWork):
             await self._retried(lambda: self._client.schedule_campaign(payload.name, schedule), SCHEDULE_RETRYABLE)
         except (AuthError, TLSError):
             raise
+        except RejectedError as exc:
+            if w.waiting and not w.schedule_when_ready:
+                # Perhaps refused for being Preparing (the vendor does not say): once more when it is Ready.
+                log.info(
+                    "'%s' was not scheduled while Preparing (%s); trying again once it is Ready", payload.name, exc
+                )
+                w.schedule_when_ready = True
+                return outcome
+            return replace(outcome, error=f"not scheduled: {exc}")
         except ApiError as exc:
             verb = "scheduled" if schedule is not None else "unscheduled"
             return replace(outcome, error=f"not {verb}: {exc}; run again (setting a schedule twice is harmless)")

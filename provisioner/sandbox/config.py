@@ -77,8 +77,8 @@ class SandboxConfig:
     """How the sandbox behaves; ``SandboxConfig()`` makes fresh random credentials of the vendor's shape.
 
     The listing knobs (``page_cap``, ``paging``, ``default_window_days``, ``list_id_field``, ``churn_per_list_call``),
-    ``contact_list_method`` and ``scheduled_status`` act out behaviours the vendor's documents leave open; their
-    defaults are the sandbox's original behaviour.
+    ``contact_list_method``, ``scheduled_status`` and ``schedule_needs_ready`` act out behaviours the vendor's
+    documents leave open; their defaults are the sandbox's original behaviour.
     """
 
     stream_id: str = field(default_factory=lambda: f"st-{uuid.uuid4()}")
@@ -99,6 +99,7 @@ class SandboxConfig:
     list_id_field: ListIdField = "_id"
     contact_list_method: ContactListMethod = "POST"
     scheduled_status: ScheduledStatus = "Ready"  # "Scheduled": a Ready campaign with an enabled schedule says so
+    schedule_needs_ready: bool = False  # refuse to schedule a campaign still Preparing, as it refuses to start one
     clock_skew_s: float = 0.0  # the server's wall clock (Date header, createdAt/updatedAt) runs this far off
     churn_per_list_call: int = 0  # foreign campaigns created (and as many oldest foreign deleted) per list call
     log_requests: bool = False  # log each request served at INFO: method, path, status, milliseconds

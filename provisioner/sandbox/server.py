@@ -375,7 +375,8 @@ class Sandbox(SandboxState):
 
         The campaign is named by ``campaignName``, ignoring upper/lower case; a name that two campaigns
         carry is refused rather than one of them scheduled. The body's times are read in the campaign's
-        calling-hours time zone. Sending the same schedule again succeeds again: it is simply set anew.
+        calling-hours time zone. Sending the same schedule again succeeds again: it is simply set anew. With
+        ``schedule_needs_ready`` a campaign still Preparing is refused, as a start is.
         """
         enable, name = request.query.get("enableSchedule"), request.query.get("campaignName", "")
         if enable not in ("true", "false") or not name:
@@ -389,6 +390,8 @@ class Sandbox(SandboxState):
                 raise _Failure(HTTPStatus.BAD_REQUEST, "body: must be {} when enableSchedule is false")
             self.set_schedule(campaign.id, None)
             message = f"Campaign {campaign.name} schedule disabled successfully"
+        elif self.config.schedule_needs_ready and not self.is_ready(campaign):
+            raise _Failure(HTTPStatus.BAD_REQUEST, f"Campaign {campaign.name} is not Ready yet")
         else:
             problems = schedule_body_problems(body, now=self.now(), zone=campaign.timezone)
             if problems:

@@ -294,7 +294,8 @@ def parse_datetime(value: object) -> dt.datetime:
     if _DAY_MONTH_YEAR.match(text):
         raise CellError(
             Code.AMBIGUOUS_DATE,
-            f"can be read as day/month or as month/day, so it could mean two different dates. {_WRITE_IT}",
+            "puts the day and the month in an order that differs between countries (day/month or month/day), "
+            f"so it is not read at all. {_WRITE_IT}",
         )
     match = _DATE_TIME.match(text)
     if not match:

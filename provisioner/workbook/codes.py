@@ -61,6 +61,8 @@ class Code(StrEnum):
     WEEKLY_WITHOUT_DAYS = "weekly_without_days"
     WEEKLY_ONLY = "weekly_only"
     START_AND_SCHEDULE = "start_and_schedule"
+    SCHEDULE_DAY_WITHOUT_HOURS = "schedule_day_without_hours"
+    SCHEDULE_ENDS_AT_MIDNIGHT = "schedule_ends_at_midnight"
 
     @property
     def cause(self) -> Cause:
@@ -95,9 +97,19 @@ _CAUSES: Final[dict[Code, Cause]] = {
     Code.WEEKLY_WITHOUT_DAYS: Cause.LINKS,
     Code.WEEKLY_ONLY: Cause.LINKS,
     Code.START_AND_SCHEDULE: Cause.LINKS,
+    Code.SCHEDULE_DAY_WITHOUT_HOURS: Cause.LINKS,
+    Code.SCHEDULE_ENDS_AT_MIDNIGHT: Cause.LINKS,
 }
 
-_WARNINGS: Final = frozenset({Code.UNKNOWN_COLUMN, Code.COMMA_SEPARATED_LISTS, Code.LEGACY_TIMEZONE})
+_WARNINGS: Final = frozenset(
+    {
+        Code.UNKNOWN_COLUMN,
+        Code.COMMA_SEPARATED_LISTS,
+        Code.LEGACY_TIMEZONE,
+        Code.SCHEDULE_DAY_WITHOUT_HOURS,
+        Code.SCHEDULE_ENDS_AT_MIDNIGHT,
+    }
+)
 
 _DESCRIPTIONS: Final[dict[Code, str]] = {
     Code.MISSING_COLUMN: "A required column is not in the header row (a misspelt header gets a 'did you mean').",
@@ -138,6 +150,9 @@ _DESCRIPTIONS: Final[dict[Code, str]] = {
     Code.WEEKLY_WITHOUT_DAYS: "A weekly schedule needs Schedule Days.",
     Code.WEEKLY_ONLY: "Every N Weeks and Schedule Days belong to weekly schedules; this one is daily.",
     Code.START_AND_SCHEDULE: "Start is yes on a campaign with a schedule, which starts it itself; choose one.",
+    Code.SCHEDULE_DAY_WITHOUT_HOURS: "A weekly schedule runs on a day its campaign's calling hours leave without a "
+    "window: it will not dial that day.",
+    Code.SCHEDULE_ENDS_AT_MIDNIGHT: "Schedule End is midnight, the very start of its day: that day is not included.",
 }
 
 

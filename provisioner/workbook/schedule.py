@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from collections.abc import Mapping
 from functools import cache
 from typing import Any, Final
 
@@ -28,9 +29,16 @@ _LABELS: Final = {c.key: c.label for c in spec.CAMPAIGN_COLUMNS}
 
 
 def schedule_problems(
-    sheet: Sheet, campaigns: pd.DataFrame, failed: set[tuple[int, str]], now: dt.datetime
+    sheet: Sheet,
+    campaigns: pd.DataFrame,
+    failed: set[tuple[int, str]],
+    now: dt.datetime,
+    calling_days: Mapping[int, frozenset[str]],
 ) -> list[Problem]:
-    """Check every row's schedule and Start; ``failed`` holds the cells that could not be read (they are filled)."""
+    """Check every row's schedule and Start; ``failed`` holds the cells that could not be read (they are filled).
+
+    ``calling_days`` maps a row to the days its calling hours have a window on (rows whose hours are known).
+    """
     columns = [campaigns[key].tolist() for key in _READ]
     problems: list[Problem] = []
     for row, *cells in zip(campaigns.index.tolist(), *columns, strict=True):
@@ -38,6 +46,37 @@ def schedule_problems(
         filled = [key for key in spec.SCHEDULE_KEYS if values[key] is not None or (row, key) in failed]
         if filled:
             problems += _row_problems(_Row(sheet, row), values, filled, now)
+            problems += _warnings(_Row(sheet, row), values, calling_days.get(row))
+    return problems
+
+
+def _warnings(row: _Row, values: dict[str, Any], calling_days: frozenset[str] | None) -> list[Problem]:
+    """Warn of a schedule that will not do what it seems to: days without calling hours, an end at midnight."""
+    problems = []
+    days = values["schedule_days"] if values["recurrence"] == "Weekly" else None
+    idle = [day for day in spec.DAYS if days and calling_days is not None and day in days and day not in calling_days]
+    if idle:
+        listed = ", ".join(idle)
+        problems.append(
+            row.problem(
+                "schedule_days",
+                Code.SCHEDULE_DAY_WITHOUT_HOURS,
+                f"The schedule runs on {listed}, but this campaign's calling hours have no window on "
+                f"{'that day' if len(idle) == 1 else 'those days'}: it will not dial then. Add a window in "
+                "CallingHours, or take the day out of Schedule Days.",
+            )
+        )
+    end = values["schedule_end"]
+    if end is not None and end.time() == dt.time(0, 0):
+        day = f"{end:%Y-%m-%d}"
+        problems.append(
+            row.problem(
+                "schedule_end",
+                Code.SCHEDULE_ENDS_AT_MIDNIGHT,
+                f"The schedule ends at 00:00 on {day}, the very start of that day, so {day} itself is not "
+                f"included. To include it, write {day} 23:59.",
+            )
+        )
     return problems
 
 

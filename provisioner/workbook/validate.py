@@ -188,10 +188,20 @@ def validate(workbook: Workbook, now: dt.datetime | None = None) -> Validated:
     # Without the name or key column every campaign and every hours row would be reported as unlinked.
     if "name" in camp_sheet.frame and "campaign" in hours_sheet.frame:
         problems += check_links(camp_sheet, hours_sheet, campaigns, hours, hours_keys, windows)
-    problems += schedule_problems(camp_sheet, campaigns, failed, now or dt.datetime.now(dt.UTC))
+    problems += schedule_problems(
+        camp_sheet, campaigns, failed, now or dt.datetime.now(dt.UTC), _calling_days(campaigns, windows)
+    )
 
     problems.sort(key=sort_key)
     return Validated(workbook, campaigns, windows, tuple(problems), _blocked(workbook, campaigns, hours, problems))
+
+
+def _calling_days(campaigns: pd.DataFrame, windows: dict[str, list[Window]]) -> dict[int, frozenset[str]]:
+    """Map each campaign row whose calling hours are known to the days they have a window on."""
+    days = {key: frozenset(w.day for w in found) for key, found in windows.items()}
+    rows, names, keys = (campaigns.index.tolist(), campaigns["name"].tolist(), campaigns["calling_hours"].tolist())
+    chosen = {row: fold_key(key or name) for row, name, key in zip(rows, names, keys, strict=True) if key or name}
+    return {row: days[key] for row, key in chosen.items() if key in days}
 
 
 def _folded(keys: list[object]) -> list[str | None]:
