@@ -29,8 +29,8 @@ from provisioner.api.auth import mint_token
 from provisioner.api.settings import Settings
 from provisioner.jobs.check import check_input
 from provisioner.jobs.run import Job, run_job
-from provisioner.provision.engine import RunOptions
 from provisioner.provision.outcomes import Status
+from provisioner.provision.wiring import RunOptions
 from provisioner.sandbox import SandboxConfig, ThreadedSandbox, client_settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

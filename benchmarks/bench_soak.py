@@ -23,8 +23,8 @@ from typing import Any
 
 from provisioner.jobs.run import Job, run_job
 from provisioner.names import fold_name
-from provisioner.provision.engine import RunOptions
 from provisioner.provision.retry import RetryPolicy
+from provisioner.provision.wiring import RunOptions
 from provisioner.sandbox import Faults, SandboxConfig, ThreadedSandbox, client_env
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

@@ -9,8 +9,8 @@ from typing import Any
 
 import openpyxl
 
-from provisioner.provision.engine import RunOptions
 from provisioner.provision.retry import RetryPolicy
+from provisioner.provision.wiring import RunOptions
 from provisioner.workbook import spec
 
 GOOD_CAMPAIGN: dict[str, Any] = {

@@ -29,9 +29,9 @@ from provisioner.jobs.batch import SEVERITY, BatchResult, Disposition, claim, mo
 from provisioner.jobs.run import Job
 from provisioner.logs import configure_logging
 from provisioner.names import fold_name
-from provisioner.provision.engine import RunOptions
 from provisioner.provision.ledger import Ledger
 from provisioner.provision.retry import RetryPolicy
+from provisioner.provision.wiring import RunOptions
 from provisioner.sandbox import Sandbox, SandboxConfig, client_env
 from tests.conftest import ThreadedSandbox
 from tests.helpers import LABELS, campaign, read_results, write_book

@@ -19,10 +19,10 @@ from provisioner.exit_codes import ExitCode
 from provisioner.jobs.check import check_input
 from provisioner.jobs.run import run_job
 from provisioner.names import fold_name
-from provisioner.provision.engine import Wiring
 from provisioner.provision.ledger import Ledger
 from provisioner.provision.lifecycle import FollowUp, Listed, Steps, Target, WaitOptions, decide
 from provisioner.provision.outcomes import RowOutcome, Status
+from provisioner.provision.wiring import Wiring
 from provisioner.sandbox import Faults, SandboxConfig, ThreadedSandbox
 from tests.helpers import FAST, campaign, read_results, window, write_book
 from tests.test_run import job

@@ -23,11 +23,11 @@ from provisioner.jobs.progress import ProgressDisplay
 from provisioner.jobs.run import Job, JobResult, pace_text, run_job
 from provisioner.logs import configure_logging
 from provisioner.names import fold_name
-from provisioner.provision.engine import RunOptions
 from provisioner.provision.ledger import Ledger
 from provisioner.provision.limiter import RollingWindowLimiter
 from provisioner.provision.outcomes import RowOutcome, Status
 from provisioner.provision.retry import RetryPolicy
+from provisioner.provision.wiring import RunOptions
 from provisioner.sandbox import Faults, Sandbox, SandboxConfig, ThreadedSandbox, client_env
 from tests.helpers import FAST, campaign, read_results, window, write_book
 

@@ -15,8 +15,8 @@ import pytest
 from provisioner.api.auth import mint_token
 from provisioner.errors import ProvisionerError
 from provisioner.jobs.run import Job, run_job
-from provisioner.provision.engine import RunOptions
 from provisioner.provision.retry import RetryPolicy
+from provisioner.provision.wiring import RunOptions
 from provisioner.sandbox import Faults, SandboxConfig, client_env
 from tests.helpers import campaign, window, write_book
 

@@ -26,7 +26,7 @@ from provisioner.errors import ProvisionerError
 from provisioner.exit_codes import ExitCode, exit_code_for
 from provisioner.jobs.run import Job
 from provisioner.logs import configure_logging, scrub
-from provisioner.provision.engine import RunOptions
+from provisioner.provision.wiring import RunOptions
 from provisioner.workbook.load import Limits
 from provisioner.workbook.problems import Problem
 

@@ -14,8 +14,8 @@ from provisioner._cli.run import AsJson
 from provisioner.exit_codes import ExitCode
 from provisioner.jobs.run import closing_fields
 from provisioner.jobs.undo import UndoJob, UndoResult, refuse_sandbox, undo_job
-from provisioner.provision.engine import RunOptions
 from provisioner.provision.outcomes import Status, count_statuses
+from provisioner.provision.wiring import RunOptions
 from provisioner.report.workbook import console_summary
 from provisioner.words import counted
 

@@ -27,7 +27,7 @@ from provisioner.jobs.progress import ProgressDisplay, per_window
 from provisioner.logs import PRINTED, register_secret
 from provisioner.names import fold_name
 from provisioner.provision.compare import Comparison
-from provisioner.provision.engine import Plan, Provisioner, RunOptions, Wiring, unless_stopped
+from provisioner.provision.engine import Plan, Provisioner
 from provisioner.provision.ledger import Ledger, default_path
 from provisioner.provision.lifecycle import (
     FollowUp,
@@ -43,6 +43,7 @@ from provisioner.provision.lifecycle import (
 from provisioner.provision.limiter import RollingWindowLimiter, estimate_duration
 from provisioner.provision.outcomes import Report, RowOutcome, RunSummary, Status, count_statuses
 from provisioner.provision.payloads import Payload
+from provisioner.provision.wiring import RunOptions, Wiring, unless_stopped
 from provisioner.report.workbook import console_summary, human_duration, write_report
 from provisioner.sandbox import SandboxConfig, client_settings, running_sandbox
 from provisioner.words import counted

@@ -30,11 +30,11 @@ from provisioner.jobs.interrupt import Interrupt
 from provisioner.jobs.run import closing_fields
 from provisioner.logs import PRINTED, register_secret
 from provisioner.names import fold_name
-from provisioner.provision.engine import RunOptions, unless_stopped
 from provisioner.provision.ledger import Ledger, default_path
 from provisioner.provision.limiter import RollingWindowLimiter, on_grant
 from provisioner.provision.outcomes import Report, RowOutcome, RunSummary, Status
 from provisioner.provision.retry import CREATE_RETRYABLE, READ_RETRYABLE, UPDATE_RETRYABLE, call_with_retries
+from provisioner.provision.wiring import RunOptions, unless_stopped
 from provisioner.report.workbook import console_summary, write_report
 from provisioner.workbook.load import Limits, input_digest
 from provisioner.workbook.load.results import ResultRow, read_result_rows

@@ -40,12 +40,12 @@ from provisioner.errors import (
 )
 from provisioner.names import fold_name
 from provisioner.provision.compare import Change
-from provisioner.provision.engine import ServerWork, Wiring, unless_stopped
 from provisioner.provision.ledger import Entry
 from provisioner.provision.limiter import on_grant
 from provisioner.provision.outcomes import RowOutcome, Status
 from provisioner.provision.payloads import Payload
 from provisioner.provision.retry import SCHEDULE_RETRYABLE, START_RETRYABLE
+from provisioner.provision.wiring import ServerWork, Wiring, unless_stopped
 from provisioner.words import counted
 
 log = logging.getLogger("provisioner.provision.lifecycle")
