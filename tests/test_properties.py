@@ -11,10 +11,13 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from provisioner.provision.payloads import build_payloads
-from provisioner.sandbox import create_body_problems
+from provisioner.sandbox import create_body_problems, schedule_body_problems
 from provisioner.workbook.load import load_workbook
 from provisioner.workbook.validate import validate
 from tests.helpers import campaign, window, write_book
+
+#: The moment the schedules are validated at, and checked by the sandbox's rules at.
+NOW = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
 
 # Text as a person types it into a cell: no control characters, and a leading "=" would make it a formula.
 TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=60).filter(
@@ -46,6 +49,18 @@ NOISE: dict[str, st.SearchStrategy[Any]] = {
     "experience_flow_name": st.one_of(st.just("Flow"), TEXT),
     "enable_machine_detect": st.sampled_from(["no", "Detect", "DISCONNECT", "yes", True, ""]),
     "campaign_type": st.sampled_from(["voice", "VOICE", "sms", ""]),
+    "schedule_start": st.one_of(
+        st.datetimes(min_value=dt.datetime(2026, 1, 1), max_value=dt.datetime(2036, 1, 1)),
+        st.sampled_from(["2027-01-04 09:00", "2027-03-14 02:30", "04/01/2027", "46391.375", "soon", ""]),
+    ),
+    "schedule_end": st.one_of(
+        st.datetimes(min_value=dt.datetime(2026, 1, 1), max_value=dt.datetime(2036, 1, 1)),
+        st.sampled_from(["2035-12-31 18:00", "2035-12-31", "2020-01-01 00:00", ""]),
+    ),
+    "recurrence": st.sampled_from(["Weekly", "daily", "Monthly", ""]),
+    "every_n_weeks": st.one_of(NUMBERS, st.just(2)),
+    "schedule_days": st.sampled_from(["MO-FR", "Mon, Wed", "sa\nsu", "Funday", ""]),
+    "start": st.sampled_from(["yes", "no", "Y", True, False, "maybe", ""]),
 }
 
 
@@ -53,6 +68,8 @@ NOISE: dict[str, st.SearchStrategy[Any]] = {
 def campaign_rows(draw: st.DrawFn) -> dict[str, Any]:
     """A valid campaign with up to three fields replaced by noise, so accepted and rejected rows both occur."""
     row = campaign(calling_hours="Hours")
+    if draw(st.booleans()):  # half the rows start from a valid schedule, so that accepted schedules occur
+        row |= {"schedule_start": "2027-01-04 09:00", "schedule_end": "2035-12-31 18:00", "recurrence": "Daily"}
     for field in draw(st.lists(st.sampled_from(sorted(NOISE)), max_size=3, unique=True)):
         row[field] = draw(NOISE[field])
     return row
@@ -85,10 +102,15 @@ def hours_rows(draw: st.DrawFn) -> list[dict[str, Any]]:
 def test_every_body_built_from_an_accepted_row_is_accepted_by_the_sandbox(
     tmp_path: Path, campaigns: list[dict[str, Any]], hours: list[dict[str, Any]]
 ) -> None:
-    validated = validate(load_workbook(write_book(tmp_path / "p.xlsx", campaigns, hours)))
+    validated = validate(load_workbook(write_book(tmp_path / "p.xlsx", campaigns, hours)), NOW)
     payloads = build_payloads(validated)
     event(f"{len(payloads)} of {len(campaigns)} rows accepted")
+    zone = {p.row: str(p.body["dialingStrategy"]["callingHours"]["timezone"]) for p in payloads}
     for payload in payloads:
         assert create_body_problems(payload.body, "voice", None) == [], (payload.row, payload.body)
+        if payload.schedule is not None:
+            event("a schedule accepted")
+            problems = schedule_body_problems(payload.schedule, now=NOW, zone=zone[payload.row])
+            assert problems == [], (payload.row, payload.schedule)
     # The converse, as the sandbox sees it: a body it would reject never left the validator.
     assert not {p.row for p in payloads} & set(validated.blocked)
