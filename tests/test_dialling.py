@@ -22,7 +22,7 @@ from provisioner.provision.lifecycle import WaitOptions, describe_schedule
 from provisioner.sandbox import Faults, Sandbox, SandboxConfig, ThreadedSandbox, client_env
 from tests.helpers import campaign, read_results, window, write_book
 from tests.test_lifecycle import WEEKLY_ROW
-from tests.test_run import cli_run, job, wait_for
+from tests.test_run import cli_run, job, wait_for, wait_for_line
 from tests.test_schedule_columns import LAST
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "dialling.xlsx"
@@ -259,3 +259,33 @@ def test_the_fixed_future_dates_tests_meet_on_the_real_clock_are_over_a_year_awa
     }
     soon = dt.datetime.now() + dt.timedelta(days=366)
     assert {where: min(when) for where, when in ends.items() if min(when) <= soon} == {}
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_cuts_a_start_short_and_the_next_run_settles_it_by_its_status(
+    tmp_path: Path, threaded_sandbox: Any
+) -> None:
+    box = threaded_sandbox(config(ready_after_s=0, faults=Faults(slow_s=60.0)))
+    assert box.server is not None
+    sandbox = box.server.sandbox
+    rows = [campaign(name="Go Now", calling_hours="Office", start="yes")]
+    path = write_book(tmp_path / "go.xlsx", rows, [window("Office")])
+    sandbox.queue_faults([None, "slow_after"])  # the create behaves; the start is made, its reply held a minute
+    process = cli_run(box, path, tmp_path, "--wait")
+    wait_for(lambda: sum(sandbox.plays.values()) == 1, process)
+    process.send_signal(signal.SIGINT)
+    wait_for_line(process, "stopping: waiting up to 30.0 s for 1 start in flight")
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == ExitCode.INTERRUPTED, err
+    (row,) = read_results(tmp_path / "go.results.xlsx")
+    assert (row["status"], row["started_at"]) == ("created", None)
+    assert row["error"].startswith("its start was cut short by the stop, so whether it took is not known")
+
+    again = cli_run(box, path, tmp_path, "--wait")
+    _, err = again.communicate(timeout=120)
+    assert again.returncode == ExitCode.OK, err
+    (row,) = read_results(tmp_path / "go.results.xlsx")
+    assert row["started_at"] is not None
+    assert row["error"] == "started by an earlier run whose reply was lost (now Active)"
+    assert sandbox.plays[sandbox.campaigns[0].id] == 1 and sandbox.requests["trigger"] == 1

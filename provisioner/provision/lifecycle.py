@@ -462,6 +462,12 @@ class FollowUp(ServerWork):
             except asyncio.CancelledError:
                 if not sent:
                     self._ledger.not_started(self._scope, where)  # cancelled before it could reach the server
+                else:
+                    w.outcome = replace(
+                        outcome,
+                        error="its start was cut short by the stop, so whether it took is not known: the next run "
+                        "reads its status before anything is sent",
+                    )
                 raise
             except AmbiguousError as exc:
                 error = exc.message
