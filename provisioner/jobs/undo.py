@@ -34,7 +34,7 @@ from provisioner.provision.ledger import Ledger, default_path
 from provisioner.provision.limiter import RollingWindowLimiter, on_grant
 from provisioner.provision.outcomes import Report, RowOutcome, RunSummary, Status
 from provisioner.provision.retry import CREATE_RETRYABLE, READ_RETRYABLE, UPDATE_RETRYABLE, call_with_retries
-from provisioner.provision.wiring import RunOptions, unless_stopped
+from provisioner.provision.wiring import RunOptions, settle, unless_stopped
 from provisioner.report.workbook import console_summary, write_report
 from provisioner.workbook.load import Limits, input_digest
 from provisioner.workbook.load.results import ResultRow, read_result_rows
@@ -330,15 +330,8 @@ class _Undo:
         for task in set(workers) - in_flight:
             task.cancel()
         if in_flight:
-            seconds = self._job.options.drain_timeout_s
-            log.warning(
-                "stopping: waiting up to %s s for %d request(s) in flight (a second Ctrl-C or SIGTERM stops waiting)",
-                seconds,
-                len(in_flight),
-            )
-            await unless_stopped(asyncio.wait(in_flight, timeout=seconds), self._halt.interrupt.hurry)
-            for task in in_flight:
-                task.cancel()
+            hurry = self._halt.interrupt.hurry
+            await settle(in_flight, self._job.options.drain_timeout_s, hurry, f"{len(in_flight)} request(s)")
         await asyncio.gather(*workers, return_exceptions=True)
 
     async def _write(self, call: Callable[[], Awaitable[T]], sending: _Sending, *, delete: bool) -> T:

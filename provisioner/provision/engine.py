@@ -138,7 +138,7 @@ class Provisioner(ServerWork):
                 missing[payload.row] = absent
             else:
                 to_create.append(payload)
-        named = {c.id: fold_name(c.name) for c in listing.campaigns}
+        named = {c.id: key for key, found in namesakes.items() for c in found}
         return Plan(to_create, existing, missing, reconciled, deleted, named, ambiguous, listing.paging)
 
     async def create_all(

@@ -76,6 +76,19 @@ _COLUMNS: Final = (
 )
 #: What an entry records of a campaign after its create, cleared when the entry comes to name another campaign.
 _FOLLOW_UP_COLUMNS: Final = ("schedule", "schedule_due", "start_sent_at", "started_at")
+
+
+def _same_campaign(*, but: str = "") -> str:
+    """Return SQL that keeps each follow-up column while an entry names the same campaign id, else clears it."""
+    return ", ".join(
+        f"{column} = CASE WHEN campaign_id IS excluded.campaign_id THEN {column} ELSE NULL END"
+        for column in _FOLLOW_UP_COLUMNS
+        if column != but
+    )
+
+
+#: Each follow-up column kept while an entry names the same campaign id, else cleared (built once: every write uses it).
+_SAME_CAMPAIGN: Final = _same_campaign()
 #: What the ``schedule`` column holds for a schedule this tool disabled (NULL: it never set one).
 _NO_SCHEDULE: Final = "null"
 
@@ -201,7 +214,7 @@ class Ledger:
         self._db.execute(
             "INSERT INTO campaigns (host, account, stream, lname, name, state, campaign_id, run_id, updated_at) "  # noqa: S608  (constant columns)
             "VALUES (?, ?, ?, ?, ?, 'created', ?, ?, ?) "
-            f"ON CONFLICT (host, account, stream, lname) DO UPDATE SET {_same_campaign()}, state = 'created', "
+            f"ON CONFLICT (host, account, stream, lname) DO UPDATE SET {_SAME_CAMPAIGN}, state = 'created', "
             "campaign_id = excluded.campaign_id, error = NULL, updated_at = excluded.updated_at",
             (*scope, fold_name(name), name, campaign_id, run_id, now),
         )
@@ -224,7 +237,7 @@ class Ledger:
         self._db.execute(
             "INSERT INTO campaigns (host, account, stream, lname, name, state, campaign_id, run_id, updated_at, "  # noqa: S608  (constant columns)
             "last_body, server_updated_at) VALUES (?, ?, ?, ?, ?, 'created', ?, ?, ?, ?, ?) "
-            f"ON CONFLICT (host, account, stream, lname) DO UPDATE SET {_same_campaign()}, state = 'created', "
+            f"ON CONFLICT (host, account, stream, lname) DO UPDATE SET {_SAME_CAMPAIGN}, state = 'created', "
             "campaign_id = excluded.campaign_id, error = NULL, updated_at = excluded.updated_at, "
             "last_body = excluded.last_body, server_updated_at = excluded.server_updated_at",
             (*values, server_updated_at),
@@ -292,15 +305,6 @@ def _entry(row: tuple[object, ...]) -> Entry:
         schedule_due=json.loads(str(schedule_due)) if schedule_due is not None else None,
         start_sent_at=_moment(start_sent_at),
         started_at=_moment(started_at),
-    )
-
-
-def _same_campaign(*, but: str = "") -> str:
-    """Return SQL that keeps each follow-up column while an entry names the same campaign id, else clears it."""
-    return ", ".join(
-        f"{column} = CASE WHEN campaign_id IS excluded.campaign_id THEN {column} ELSE NULL END"
-        for column in _FOLLOW_UP_COLUMNS
-        if column != but
     )
 
 

@@ -85,19 +85,26 @@ class ServerWork:
         """Give writes at the server up to ``drain_timeout_s`` to be answered (until ``hurry``), then cancel them."""
         if not in_flight:
             return
-        seconds = self._options.drain_timeout_s
-        log.warning(
-            "stopping: waiting up to %s s for %s in flight (a second Ctrl-C or SIGTERM stops waiting)",
-            seconds,
-            counted(len(in_flight), what),
-        )
-        answered = asyncio.wait(in_flight, timeout=seconds)
-        await (answered if self._hurry is None else unless_stopped(answered, self._hurry))
-        late = [task for task in in_flight if not task.done()]
+        said = counted(len(in_flight), what)
+        late = await settle(in_flight, self._options.drain_timeout_s, self._hurry, said)
         if late and self._hurry is not None and self._hurry.is_set():
-            log.warning("second signal: not waiting for %s; the next run settles them", counted(len(late), what))
-        for task in late:
-            task.cancel()
+            log.warning("second signal: not waiting for %s; the next run settles them", counted(late, what))
+
+
+async def settle(
+    in_flight: Collection[asyncio.Future[Any]], seconds: float, hurry: asyncio.Event | None, said: str
+) -> int:
+    """Wait up to ``seconds`` for writes at the server to be answered (less once ``hurry`` is set), then cancel
+    the rest; ``said`` names them in the log line. Return how many were still unanswered."""
+    log.warning(
+        "stopping: waiting up to %s s for %s in flight (a second Ctrl-C or SIGTERM stops waiting)", seconds, said
+    )
+    answered = asyncio.wait(in_flight, timeout=seconds)
+    await (answered if hurry is None else unless_stopped(answered, hurry))
+    late = [task for task in in_flight if not task.done()]
+    for task in late:
+        task.cancel()
+    return len(late)
 
 
 async def unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
